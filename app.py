@@ -1,0 +1,98 @@
+"""The Gradio chat UI: streamed, cited answers with a sources panel; calls only the public `rag` API."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from rag import Answer, Assistant, Index, Settings
+
+log = logging.getLogger(__name__)
+
+# Each paragraph takes the direction of its first strong letter, so Arabic, English and mixed
+# lines all read correctly in the same conversation.
+CSS = """
+#chat p, #chat li, .source p, .source .title { unicode-bidi: plaintext; text-align: start; }
+.source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px; margin-bottom: 8px; }
+.source .title { font-weight: 600; margin-bottom: 4px; }
+.source mark { background: #ffe58a; color: inherit; padding: 0 2px; }
+"""
+NO_SOURCES = "<p class='source-empty'>Sources of the last answer appear here.</p>"
+NOTHING_RELEVANT = "<p class='source-empty' dir='auto'>No passage was relevant enough to answer from.</p>"
+
+
+def sources_html(answer: Answer) -> str:
+    """One box per citation: article title, the passage, the cited span highlighted."""
+    if not answer.citations:
+        return NOTHING_RELEVANT if answer.abstained else NO_SOURCES
+    boxes = []
+    for citation in answer.citations:
+        hit = citation.hit
+        before = hit.text[: citation.span_start - hit.start]
+        after = hit.text[citation.span_end - hit.start :]
+        passage = f"{html.escape(before)}<mark>{html.escape(citation.span_text)}</mark>{html.escape(after)}"
+        boxes.append(
+            f"<div class='source' dir='auto'><div class='title'>[{citation.n}] {html.escape(hit.title)}</div>"
+            f"<p>{passage}</p><small>{html.escape(hit.article_id)} · {hit.start}–{hit.end}</small></div>"
+        )
+    return "\n".join(boxes)
+
+
+def build_app(assistant: Assistant) -> gr.Blocks:
+    """The chat page: conversation on the left, sources of the latest answer on the right."""
+
+    def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], str, str]]:
+        message = (message or "").strip()
+        if not message:
+            yield history, NO_SOURCES, ""
+            return
+        asked = [str(m["content"]) for m in history if m.get("role") == "user"]
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+        yield history, NO_SOURCES, ""
+        for event in assistant.stream(message, asked):
+            if isinstance(event, Answer):
+                history[-1] = {"role": "assistant", "content": event.text}
+                yield history, sources_html(event), ""
+            else:
+                history[-1] = {"role": "assistant", "content": event}
+                yield history, NO_SOURCES, ""
+
+    with gr.Blocks(title="News QA") as demo:
+        gr.Markdown("## News QA\nAsk in Arabic or English; answers cite the article passages as [n].")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(elem_id="chat", height=520, label="Conversation")
+                question = gr.Textbox(placeholder="اسأل عن المقالات… / Ask about the articles…", show_label=False)
+                with gr.Row():
+                    send = gr.Button("Ask", variant="primary")
+                    clear = gr.Button("New conversation")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(NO_SOURCES)
+        outputs = [chat, sources, question]
+        question.submit(respond, [question, chat], outputs, api_name="ask")
+        send.click(respond, [question, chat], outputs, api_name=False)
+        clear.click(lambda: ([], NO_SOURCES, ""), None, outputs, api_name=False)
+    return demo
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Load the models, then serve the UI on settings.server (127.0.0.1:7860 by default)."""
+    settings = settings or Settings()
+    assistant = Assistant(Index(settings))
+    # Load both models before listening, so the first question does not wait for them.
+    assistant.index.embedder.encode_query("warm up")
+    assistant.generator.llm  # noqa: B018 - property access loads the model
+    demo = build_app(assistant)
+    demo.queue().launch(
+        server_name=settings.server.host, server_port=settings.server.port or None, css=CSS, footer_links=["api"]
+    )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    serve()

@@ -1,0 +1,145 @@
+"""The `rag` command: index, search, ask, serve, models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rag.config import Settings
+
+app = typer.Typer(help="Offline question answering over news articles, with cited passages.", no_args_is_help=True)
+log = logging.getLogger("rag")
+
+IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder [default: settings.index_dir].")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (the scripting contract).")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _open_index(settings: Settings):  # noqa: ANN202 - lazy import keeps `rag --help` fast
+    from rag.retrieval import Index
+    from rag.store import IndexProblem
+
+    try:
+        return Index(settings)
+    except IndexProblem as error:
+        _fail(str(error))
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@app.command()
+def index(
+    seeds: Annotated[Path | None, typer.Option("--seeds", help="Articles folder [default: seeds].")] = None,
+    index_dir: IndexOption = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if the index is up to date.")] = False,
+) -> None:
+    """Build the index from the articles folder (nothing to do when it is already up to date)."""
+    from rag.indexing import build_index
+
+    settings = _settings(seeds_dir=seeds, index_dir=index_dir)
+    try:
+        report = build_index(settings, force=rebuild)
+    except FileNotFoundError as error:
+        _fail(str(error))
+    for problem in report.problems:
+        typer.echo(f"warning: {problem}", err=True)
+    if report.built:
+        typer.echo(
+            f"indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f}s "
+            f"({report.reason}) -> {settings.index_dir}"
+        )
+    else:
+        typer.echo(f"index is up to date ({report.articles} articles) in {settings.index_dir}")
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: str,
+    index_dir: IndexOption = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the passages most similar to the query."""
+    settings = _settings(index_dir=index_dir)
+    hits = _open_index(settings).search(query, k)
+    if as_json:
+        payload = {"query": query, "hits": [dict(h.to_dict(), rank=i) for i, h in enumerate(hits, start=1)]}
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for rank, hit in enumerate(hits, start=1):
+        typer.echo(f"{rank}. [{hit.score:.3f}] {hit.title} ({hit.article_id} {hit.start}-{hit.end})")
+        typer.echo(f"   {hit.text}\n")
+
+
+@app.command()
+def ask(question: str, index_dir: IndexOption = None, as_json: JsonOption = False) -> None:
+    """Answer a question from the articles, citing passages as [n]."""
+    from rag.answering import Assistant
+    from rag.types import Answer
+
+    settings = _settings(index_dir=index_dir)
+    assistant = Assistant(_open_index(settings))
+    shown = ""
+    answer: Answer | None = None
+    for event in assistant.stream(question):
+        if isinstance(event, Answer):
+            answer = event
+        elif not as_json and sys.stdout.isatty():
+            typer.echo(event[len(shown) :], nl=False)
+            shown = event
+    assert answer is not None
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if shown:
+        typer.echo("\r\033[K", nl=False)  # replace the raw stream with the checked answer
+    typer.echo(answer.text)
+    for citation in answer.citations:
+        typer.echo(f"\n[{citation.n}] {citation.hit.title} ({citation.hit.article_id})\n    {citation.span_text}")
+
+
+@app.command()
+def serve(
+    index_dir: IndexOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 7860].")] = None,
+) -> None:
+    """Start the chat UI."""
+    import app as chat_app  # the Gradio UI lives in app.py at the top of the repo
+
+    settings = _settings(index_dir=index_dir)
+    server = settings.server.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    chat_app.serve(settings.model_copy(update={"server": server}))
+
+
+@app.command()
+def models() -> None:
+    """Download, verify and assemble the configured models into the model cache."""
+    from rag.models import embedder_location, llm_location
+
+    settings = Settings()
+    typer.echo(f"embedder: {embedder_location(settings.models.embedder, settings.models.cache_dir)}")
+    typer.echo(f"llm: {llm_location(settings.models.llm, settings.models.cache_dir)}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,91 @@
+"""One Settings object: every default lives here, overridable by environment (RAG_*) or CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CACHE = Path.home() / ".cache" / "rag-news"
+
+
+class ModelSettings(BaseModel):
+    """Which models to use and where the provisioned ones live."""
+
+    cache_dir: Path = Field(DEFAULT_CACHE / "models", description="Model cache, outside the repo.")
+    embedder: str = Field(
+        "embeddinggemma-300m",
+        description="Sentence-transformers model: 'embeddinggemma-300m' (provisioned offline), "
+        "or any local path / name sentence-transformers can load.",
+    )
+    embed_dtype: Literal["float32", "bfloat16"] = Field(
+        "bfloat16", description="Embedder weights dtype; bfloat16 ran ~1.8x faster here with the same rankings."
+    )
+    embed_batch_size: int = Field(10, ge=1, description="Documents per encode batch.")
+    llm: str = Field(
+        "gemma-3-270m",
+        description="GGUF for answers: 'gemma-3-270m' (base model, default), 'smollm2-135m-instruct', "
+        "or a path to any .gguf file.",
+    )
+    llm_context: int = Field(4096, ge=512, description="llama.cpp context window in tokens.")
+    llm_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None: all cores).")
+
+
+class ChunkSettings(BaseModel):
+    """Sentence-aware chunking budgeted in the embedder's tokens."""
+
+    max_tokens: int = Field(200, ge=2, description="Token budget of one chunk.")
+    overlap_tokens: int = Field(30, ge=0, description="Trailing sentences carried into the next chunk, in tokens.")
+
+    @model_validator(mode="after")
+    def _overlap_below_budget(self) -> ChunkSettings:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError(
+                f"chunking.overlap_tokens ({self.overlap_tokens}) must be below chunking.max_tokens ({self.max_tokens})"
+            )
+        return self
+
+
+class RetrievalSettings(BaseModel):
+    """How many passages to fetch and what counts as relevant."""
+
+    k: int = Field(5, ge=1, le=100, description="Passages returned by search.")
+    min_score: float = Field(
+        0.38, ge=-1.0, le=1.0, description="Cosine below which a passage is not relevant (abstain if none pass)."
+    )
+
+
+class AnswerSettings(BaseModel):
+    """Generation of the cited answer."""
+
+    passages: int = Field(4, ge=1, le=20, description="Passages given to the model.")
+    max_tokens: int = Field(160, ge=8, description="Longest answer, in model tokens.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy).")
+
+
+class ServerSettings(BaseModel):
+    """Where the chat UI listens."""
+
+    host: str = Field("127.0.0.1", description="Bind address; 127.0.0.1 keeps the UI local.")
+    port: int = Field(7860, ge=0, le=65535, description="Port (0: any free port).")
+
+
+class Settings(BaseSettings):
+    """All settings; environment variables RAG_<FIELD> or RAG_<GROUP>__<FIELD>, e.g. RAG_MODELS__LLM."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_nested_delimiter="__", extra="ignore")
+
+    seeds_dir: Path = Field(Path("seeds"), description="Folder of articles to index.")
+    index_dir: Path = Field(Path("index"), description="Folder holding the built index.")
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    chunking: ChunkSettings = Field(default_factory=ChunkSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @field_validator("seeds_dir", "index_dir")
+    @classmethod
+    def _expand(cls, path: Path) -> Path:
+        return path.expanduser()

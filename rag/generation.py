@@ -1,0 +1,68 @@
+"""Streaming answers from a local GGUF model through llama-cpp-python (chat template or completion)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from rag.config import AnswerSettings, ModelSettings
+from rag.models import llm_location
+from rag.prompts import COMPLETION_STOPS, chat_messages, completion_prompt
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+log = logging.getLogger(__name__)
+
+
+class Generator:
+    """A llama.cpp model, loaded on first use; models with a chat template get chat messages."""
+
+    def __init__(self, models: ModelSettings, answer: AnswerSettings) -> None:
+        self._models = models
+        self._answer = answer
+        self._llm: Llama | None = None
+
+    @property
+    def llm(self) -> Llama:
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            path = llm_location(self._models.llm, self._models.cache_dir)
+            log.info("loading LLM %s", path)
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=self._models.llm_context,
+                n_threads=self._models.llm_threads,
+                verbose=False,
+            )
+        return self._llm
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.llm.metadata.get("tokenizer.chat_template"))
+
+    def prompt_tokens(self, question: str, passages: Sequence[str], language: str) -> int:
+        """Length of the prompt this question would send, in the model's tokens."""
+        if self.has_chat_template:
+            text = "\n".join(m["content"] for m in chat_messages(question, passages, language))
+        else:
+            text = completion_prompt(question, passages)
+        return len(self.llm.tokenize(text.encode(), add_bos=True))
+
+    def stream(self, question: str, passages: Sequence[str], language: str) -> Iterator[str]:
+        """Pieces of the answer as the model writes them."""
+        options = {"max_tokens": self._answer.max_tokens, "temperature": self._answer.temperature, "stream": True}
+        if self.has_chat_template:
+            chunks = self.llm.create_chat_completion(chat_messages(question, passages, language), **options)
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                if piece:
+                    yield piece
+        else:
+            prompt = completion_prompt(question, passages)
+            for chunk in self.llm.create_completion(prompt, stop=COMPLETION_STOPS, **options):
+                piece = chunk["choices"][0]["text"]  # type: ignore[index]
+                if piece:
+                    yield piece

@@ -1,0 +1,58 @@
+"""Every prompt and fixed phrase in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Said, without calling the model, when no passage is relevant enough.
+NO_ANSWER = {
+    "ar": "لا تتضمن المقالات إجابة عن هذا السؤال.",
+    "en": "The articles do not contain the answer to this question.",
+}
+LANGUAGE_NAME = {"ar": "Arabic", "en": "English"}
+
+INSTRUCTIONS = (
+    "Answer the question using only the numbered news passages. Reply in {language} with one or two short "
+    "sentences, and cite the passage that supports each sentence as [n]. If the passages do not contain "
+    "the answer, reply exactly: {no_answer}"
+)
+
+# A base model (no chat template) is prompted as a completion: examples show the format, the
+# citations and that the answer follows the question's language, not the passages'.
+COMPLETION_EXAMPLES = """Questions answered only from numbered news passages, citing the passage used as [n].
+
+Passages:
+[1] وصل الوفد المصري إلى باريس صباح الاثنين لبحث اتفاق التجارة مع الحكومة الفرنسية.
+[2] رفع البنك المركزي سعر الفائدة إلى خمسة بالمئة يوم الخميس.
+Question: إلى أين وصل الوفد المصري؟
+Answer: وصل الوفد المصري إلى باريس [1].
+
+Passages:
+[1] أعلن وزير الصحة أن الحملة ستشمل مليون طفل في عشر محافظات.
+[2] افتتح المهرجان السينمائي دورته الجديدة بفيلم وثائقي عن البحر.
+Question: How many children will the campaign cover?
+Answer: The campaign will cover one million children [1].
+
+"""
+COMPLETION_QUERY = """Passages:
+{passages}
+Question: {question}
+Answer:"""
+COMPLETION_STOPS = ["\nQuestion:", "\nPassages:", "\n\n"]
+
+
+def numbered(passages: Sequence[str]) -> str:
+    """Passages as '[1] text' lines, on one line each."""
+    return "\n".join(f"[{i}] {' '.join(text.split())}" for i, text in enumerate(passages, start=1))
+
+
+def completion_prompt(question: str, passages: Sequence[str]) -> str:
+    """The few-shot completion prompt for base models."""
+    return COMPLETION_EXAMPLES + COMPLETION_QUERY.format(passages=numbered(passages), question=question.strip())
+
+
+def chat_messages(question: str, passages: Sequence[str], language: str) -> list[dict[str, str]]:
+    """System and user messages for models with a chat template."""
+    system = INSTRUCTIONS.format(language=LANGUAGE_NAME[language], no_answer=NO_ANSWER[language])
+    user = f"Passages:\n{numbered(passages)}\n\nQuestion: {question.strip()}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -1,0 +1,185 @@
+"""The index on disk: FAISS vectors with chunk ids, chunks and articles in SQLite, and a manifest.
+
+Layout: `index_dir/CURRENT` names the live generation folder `index_dir/gen-*/` holding
+`manifest.json`, `vectors.faiss` and `chunks.sqlite`. A build writes a new generation and then
+replaces CURRENT atomically, so readers never see a half-written index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.types import Article, Chunk, Hit
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+SCHEMA = """
+CREATE TABLE articles (id TEXT PRIMARY KEY, title TEXT NOT NULL, path TEXT NOT NULL, text TEXT NOT NULL,
+                       content_hash TEXT NOT NULL, date TEXT, url TEXT);
+CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
+                     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX chunks_by_article ON chunks(article_id);
+"""
+
+
+class IndexProblem(RuntimeError):
+    """Base class for index problems."""
+
+
+class IndexMissingError(IndexProblem):
+    """No index has been built at the path."""
+
+
+class IndexMismatchError(IndexProblem):
+    """The index was built with another embedder, chunker or format."""
+
+
+@dataclass
+class Manifest:
+    """What an index was built with, and the content hash of every article in it."""
+
+    embedder: str
+    dimension: int
+    chunking: dict[str, Any]
+    articles: dict[str, str] = field(default_factory=dict)  # article id -> content hash
+    format_version: int = FORMAT_VERSION
+    built_at: str = ""
+
+    def mismatch(self, embedder: str, chunking: dict[str, Any]) -> str | None:
+        """Why this index cannot serve the given settings, or None when it can."""
+        if self.format_version != FORMAT_VERSION:
+            return f"index format {self.format_version}, this version reads format {FORMAT_VERSION}"
+        if self.embedder != embedder:
+            return f"index built with embedder '{self.embedder}' ({self.dimension}-d), settings ask for '{embedder}'"
+        if self.chunking != chunking:
+            return f"index built with chunking {self.chunking}, settings ask for {chunking}"
+        return None
+
+
+def current_generation(index_dir: Path) -> Path:
+    """The live generation folder, or IndexMissingError."""
+    pointer = index_dir / CURRENT
+    if not pointer.is_file():
+        raise IndexMissingError(f"no index at {index_dir}: build one with `rag index --index {index_dir}`")
+    return index_dir / pointer.read_text().strip()
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the live generation."""
+    data = json.loads((current_generation(index_dir) / "manifest.json").read_text())
+    return Manifest(**data)
+
+
+def write_index(
+    index_dir: Path,
+    manifest: Manifest,
+    articles: Sequence[Article],
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+) -> Path:
+    """Write a complete new generation, then switch CURRENT to it; older generations are removed."""
+    import faiss
+
+    if len(chunks) != len(vectors):
+        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    staging = index_dir / f".{name}.tmp"
+    staging.mkdir()
+    manifest.built_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    manifest.articles = {a.id: a.content_hash for a in articles}
+
+    ids = np.arange(len(chunks), dtype=np.int64)
+    vector_index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dimension))
+    if len(chunks):
+        vector_index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+    faiss.write_index(vector_index, str(staging / "vectors.faiss"))
+
+    db = sqlite3.connect(staging / "chunks.sqlite")
+    with db:
+        db.executescript(SCHEMA)
+        db.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(a.id, a.title, a.path, a.text, a.content_hash, a.date, a.url) for a in articles],
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            [(int(i), c.article_id, c.ordinal, c.start, c.end, c.text) for i, c in zip(ids, chunks)],
+        )
+    db.close()
+    (staging / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
+    for file in staging.iterdir():
+        with file.open("rb") as handle:
+            os.fsync(handle.fileno())
+    staging.rename(index_dir / name)
+    pointer = index_dir / f".{CURRENT}.tmp"
+    pointer.write_text(name + "\n")
+    with pointer.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    for old in index_dir.glob("gen-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return index_dir / name
+
+
+class Store:
+    """Read access to one generation: vector search and chunk / article look-ups."""
+
+    def __init__(self, generation: Path) -> None:
+        import faiss
+
+        self.generation = generation
+        self.manifest = Manifest(**json.loads((generation / "manifest.json").read_text()))
+        self.vectors = faiss.read_index(str(generation / "vectors.faiss"))
+        # Read-only and shareable across the UI's worker threads.
+        self.db = sqlite3.connect(f"file:{generation / 'chunks.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+
+    @property
+    def size(self) -> int:
+        return int(self.vectors.ntotal)
+
+    def nearest(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk id, inner product) of the k nearest chunks, best first."""
+        if self.size == 0:
+            return []
+        scores, ids = self.vectors.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
+        """Hits for (chunk id, score) pairs, in the given order."""
+        if not scored:
+            return []
+        marks = ",".join("?" * len(scored))
+        rows = self.db.execute(
+            f'SELECT c.id, c.text, c.article_id, a.title, a.path, c.start, c."end" FROM chunks c '
+            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
+            [i for i, _ in scored],
+        ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        return [
+            Hit(chunk_id=i, score=s, text=r[1], article_id=r[2], title=r[3], path=r[4], start=r[5], end=r[6])
+            for i, s in scored
+            if (r := by_id.get(i)) is not None
+        ]
+
+    def article_text(self, article_id: str) -> str:
+        """The cleaned article text that chunk offsets point into."""
+        row = self.db.execute("SELECT text FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if row is None:
+            raise KeyError(article_id)
+        return str(row[0])
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,99 @@
+"""Frozen values that flow between the stages: Article, Chunk, Hit, Citation, Answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One cleaned article; chunk offsets point into `text`."""
+
+    id: str
+    title: str
+    text: str
+    path: str
+    content_hash: str
+    date: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of an article: `text == article.text[start:end]`."""
+
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its article's details and similarity score."""
+
+    chunk_id: int
+    score: float
+    text: str
+    article_id: str
+    title: str
+    path: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A valid `[n]` in the answer, mapped to the passage it cites and the span it quotes."""
+
+    n: int
+    hit: Hit
+    span_start: int
+    span_end: int
+
+    @property
+    def span_text(self) -> str:
+        """The cited text inside the passage (article offsets span_start..span_end)."""
+        return self.hit.text[self.span_start - self.hit.start : self.span_end - self.hit.start]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "article_id": self.hit.article_id,
+            "title": self.hit.title,
+            "path": self.hit.path,
+            "text": self.hit.text,
+            "start": self.hit.start,
+            "end": self.hit.end,
+            "span_start": self.span_start,
+            "span_end": self.span_end,
+            "span_text": self.span_text,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The final answer: text with valid `[n]` citations, or an abstention."""
+
+    question: str
+    text: str
+    abstained: bool
+    language: str
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Hit, ...] = field(default=())
+    hits: tuple[Hit, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "language": self.language,
+            "citations": [c.to_dict() for c in self.citations],
+            "hits": [dict(h.to_dict(), rank=i + 1) for i, h in enumerate(self.hits)],
+        }

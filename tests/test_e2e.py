@@ -1,0 +1,149 @@
+"""End to end with the real default models and a real index of the seed article (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, Index, Settings
+from rag.config import ModelSettings
+from rag.embedding import Embedder
+from rag.generation import Generator
+from rag.prompts import NO_ANSWER
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parent.parent
+RAG = [sys.executable, "-m", "rag.cli"]
+SEED_QA = REPO.parent / "shared" / "eval" / "seed_qa.jsonl"
+
+
+def rag(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([*RAG, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+    assert done.returncode == 0, f"rag {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+    return done
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed article indexed by the real `rag index` command."""
+    path = tmp_path_factory.mktemp("e2e") / "index"
+    done = rag("index", "--seeds", str(REPO / "seeds"), "--index", str(path))
+    assert "indexed 1 articles" in done.stdout
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder(Settings().models)
+
+
+def search(index_dir: Path, query: str, k: int = 5) -> dict:
+    return json.loads(rag("search", query, "--index", str(index_dir), "-k", str(k), "--json").stdout)
+
+
+def test_second_index_run_is_up_to_date(index_dir: Path):
+    done = rag("index", "--seeds", str(REPO / "seeds"), "--index", str(index_dir))
+    assert "up to date" in done.stdout
+
+
+def test_arabic_question_ranks_the_negotiator_passage_first(index_dir: Path):
+    result = search(index_dir, "من هو كبير المفاوضين الأوكرانيين؟")
+    assert result["query"] == "من هو كبير المفاوضين الأوكرانيين؟"
+    top = result["hits"][0]
+    assert "رستم أوميروف" in top["text"]
+    assert set(top) >= {"rank", "score", "text", "article_id", "title", "path", "start", "end"}
+    assert top["rank"] == 1 and top["article_id"] == "miami-talks-ukraine-war-ar.txt"
+    article = (REPO / "seeds" / top["path"]).read_text(encoding="utf-8")
+    assert article[top["start"] : top["end"]] == top["text"]
+
+
+def test_english_question_finds_the_kremlin_spokesman_in_top_3(index_dir: Path):
+    hits = search(index_dir, "Who is the Kremlin spokesman?", k=3)["hits"]
+    assert any("ديمتري بيسكوف" in h["text"] for h in hits)
+
+
+def test_ask_json_cites_only_retrieved_passages(index_dir: Path):
+    question = "من هو كبير المفاوضين الأوكرانيين؟"
+    answer = json.loads(rag("ask", question, "--index", str(index_dir), "--json").stdout)
+    assert answer["question"] == question and not answer["abstained"] and answer["answer"]
+    assert answer["citations"], f"no valid citation in {answer['answer']!r}"
+    retrieved = {(h["article_id"], h["start"], h["end"], h["text"]) for h in answer["hits"]}
+    for citation in answer["citations"]:
+        assert set(citation) >= {"n", "article_id", "title", "text", "start", "end"}
+        assert (citation["article_id"], citation["start"], citation["end"], citation["text"]) in retrieved
+        assert f"[{citation['n']}" in answer["answer"] or f", {citation['n']}]" in answer["answer"]
+
+
+def test_ask_out_of_scope_question_says_the_articles_do_not_contain_it(index_dir: Path):
+    answer = json.loads(rag("ask", "What is the population of Australia?", "--index", str(index_dir), "--json").stdout)
+    assert answer["abstained"] and answer["answer"] == NO_ANSWER["en"] and answer["citations"] == []
+
+
+@pytest.mark.parametrize("question", [json.loads(line) for line in SEED_QA.read_text().splitlines()], ids=lambda q: q["id"])
+def test_seed_questions_retrieval_and_abstention(index_dir: Path, embedder: Embedder, question: dict):
+    """Answerable seed questions find the passage holding the answer; unanswerable ones abstain."""
+    settings = Settings(index_dir=index_dir)
+    index = Index(settings, embedder)
+    hits = index.search(question["question"], k=3)
+    relevant = [h for h in hits if h.score >= settings.retrieval.min_score]
+    if question["answerable"]:
+        assert any(answer in h.text for h in relevant for answer in question["answers"])
+    else:
+        assert not relevant
+        answer = Assistant(index).ask(question["question"])
+        assert answer.abstained and answer.text == NO_ANSWER[question["lang"]]
+
+
+def test_instruct_model_with_chat_template_answers_with_citations(index_dir: Path, embedder: Embedder):
+    settings = Settings(index_dir=index_dir, models=ModelSettings(llm="smollm2-135m-instruct"))
+    generator = Generator(settings.models, settings.answer)
+    assert generator.has_chat_template
+    answer = Assistant(Index(settings, embedder), generator).ask("Who is the Kremlin spokesman?")
+    assert answer.text and not answer.abstained
+    assert {c.hit.chunk_id for c in answer.citations} <= {p.chunk_id for p in answer.passages}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_chat_app_answers_through_gradio_client(index_dir: Path):
+    from gradio_client import Client
+
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    server = subprocess.Popen(
+        [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert server.poll() is None, f"rag serve exited:\n{server.stdout.read() if server.stdout else ''}"
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(1)
+        client = Client(url, verbose=False)
+        history, sources, textbox = client.predict("من هو المتحدث باسم الكرملين؟", [], api_name="/ask")
+        assert textbox == ""
+        assert [m["role"] for m in history] == ["user", "assistant"]
+        reply = history[-1]["content"]
+        reply = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
+        assert reply and reply != "…"
+        assert "<mark>" in sources or "No passage" in sources
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
