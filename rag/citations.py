@@ -37,7 +37,12 @@ def parse_citations(text: str, passages: int) -> ParsedCitations:
                 used.append(n)
         return f" [{', '.join(map(str, valid))}]" if valid else ""
 
-    cleaned = MARKER.sub(rewrite, text)
+    cleaned = MARKER.sub(rewrite, text).strip()
+    # "[2] Paris" (citation first, as base models are prompted) reads better as "Paris [2]".
+    if (lead := re.match(r"(\[[0-9, ]+\])\s+(\S.*)", cleaned, re.S)) and not MARKER.search(lead.group(2)):
+        body = lead.group(2).rstrip()
+        stop = body[-1] if body[-1] in ".!?؟" else ""
+        cleaned = f"{body.removesuffix(stop).rstrip()} {lead.group(1)}{stop}"
     # A marker repeated right after itself ("[1] [1]") reads as a glitch: keep one.
     cleaned = re.sub(r"(\[[0-9, ]+\])(\s*\1)+", r"\1", cleaned)
     cleaned = re.sub(r" +([.!?؟،,])", r"\1", cleaned).strip()

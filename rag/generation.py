@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from rag.config import AnswerSettings, ModelSettings
 from rag.models import llm_location
-from rag.prompts import COMPLETION_STOPS, chat_messages, completion_prompt
+from rag.prompts import COMPLETION_ANSWER_START, COMPLETION_STOPS, chat_messages, completion_prompt
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -62,6 +62,7 @@ class Generator:
                     yield piece
         else:
             prompt = completion_prompt(question, passages)
+            yield COMPLETION_ANSWER_START  # the prompt's last characters belong to the answer
             for chunk in self.llm.create_completion(prompt, stop=COMPLETION_STOPS, **options):
                 piece = chunk["choices"][0]["text"]  # type: ignore[index]
                 if piece:

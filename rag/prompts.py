@@ -17,28 +17,30 @@ INSTRUCTIONS = (
     "the answer, reply exactly: {no_answer}"
 )
 
-# A base model (no chat template) is prompted as a completion: examples show the format, the
-# citations and that the answer follows the question's language, not the passages'.
+# A base model (no chat template) is prompted as a completion: the examples show the format and
+# that the answer follows the question's language, not the passages'. The answer starts with the
+# passage number ("Answer: [" is part of the prompt), so the model commits to a source first.
 COMPLETION_EXAMPLES = """Questions answered only from numbered news passages, citing the passage used as [n].
 
 Passages:
-[1] وصل الوفد المصري إلى باريس صباح الاثنين لبحث اتفاق التجارة مع الحكومة الفرنسية.
-[2] رفع البنك المركزي سعر الفائدة إلى خمسة بالمئة يوم الخميس.
+[1] رفع البنك المركزي سعر الفائدة إلى خمسة بالمئة يوم الخميس.
+[2] وصل الوفد المصري إلى باريس صباح الاثنين لبحث اتفاق التجارة مع الحكومة الفرنسية.
 Question: إلى أين وصل الوفد المصري؟
-Answer: وصل الوفد المصري إلى باريس [1].
+Answer: [2] باريس
 
 Passages:
 [1] أعلن وزير الصحة أن الحملة ستشمل مليون طفل في عشر محافظات.
 [2] افتتح المهرجان السينمائي دورته الجديدة بفيلم وثائقي عن البحر.
 Question: How many children will the campaign cover?
-Answer: The campaign will cover one million children [1].
+Answer: [1] one million children
 
 """
+COMPLETION_ANSWER_START = "["
 COMPLETION_QUERY = """Passages:
 {passages}
 Question: {question}
-Answer:"""
-COMPLETION_STOPS = ["\nQuestion:", "\nPassages:", "\n\n"]
+Answer: """ + COMPLETION_ANSWER_START
+COMPLETION_STOPS = ["\nQuestion:", "\nPassages:", "\n"]
 
 
 def numbered(passages: Sequence[str]) -> str:

@@ -44,3 +44,11 @@ def test_cite_maps_numbers_to_passages_and_supporting_sentence():
     assert citation.span_text == "علّق المتحدث باسم الكرملين ديمتري بيسكوف على الاجتماع."
     article_offset = citation.span_start - passages[1].start
     assert passages[1].text[article_offset : article_offset + len(citation.span_text)] == citation.span_text
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [("[2] باريس", "باريس [2]"), ("[1] Paris is the capital.", "Paris is the capital [1]."), ("[1] a [2] b.", "[1] a [2] b.")],
+)
+def test_leading_citation_moves_to_the_end(raw, text):
+    assert parse_citations(raw, passages=2).text == text
