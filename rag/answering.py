@@ -39,7 +39,7 @@ class Assistant:
         language = detect_language(question)
         hits = self.retrieve(question, history)
         settings = self.index.settings
-        passages = [h for h in hits if h.score >= settings.retrieval.min_score][: settings.answer.passages]
+        passages = [h for h in hits if h.similarity >= settings.retrieval.min_score][: settings.answer.passages]
         if not passages:
             yield Answer(question, NO_ANSWER[language], True, language, hits=tuple(hits))
             return

@@ -117,6 +117,50 @@ def ask(question: str, index_dir: IndexOption = None, as_json: JsonOption = Fals
         typer.echo(f"\n[{citation.n}] {citation.hit.title} ({citation.hit.article_id})\n    {citation.span_text}")
 
 
+@app.command("eval")
+def eval_(
+    passages: Annotated[Path, typer.Option(help="Passages JSONL: id, lang, title, text.")],
+    questions: Annotated[Path, typer.Option(help="Questions JSONL: id, lang, question, passage_id.")],
+    k: Annotated[str, typer.Option("--k", help="Cut-offs for recall, comma-separated.")] = "1,5,10",
+    mode: Annotated[str | None, typer.Option(help="dense, lexical, hybrid, or a comma list [default: settings].")] = None,
+    distractors: Annotated[Path | None, typer.Option(help="Extra articles (corpus JSONL[.gz]) mixed in.")] = None,
+    max_distractors: Annotated[int, typer.Option(min=0, help="How many distractor articles.")] = 500,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure retrieval (recall@k, MRR@10) on a QA set, with a temporary index built by the real pipeline."""
+    from rag.evaluate import evaluate_retrieval, read_jsonl, temporary_index
+    from rag.retrieval import MODES
+
+    settings = Settings()
+    try:
+        ks = sorted({int(x) for x in k.split(",")})
+    except ValueError:
+        _fail(f"--k takes comma-separated whole numbers, got {k!r}")
+    modes = (mode or settings.retrieval.mode).split(",")
+    if bad := [m for m in modes if m not in MODES]:
+        _fail(f"--mode must be among {', '.join(MODES)}, got {', '.join(bad)}")
+    for path in (passages, questions, distractors):
+        if path is not None and not path.is_file():
+            _fail(f"file not found: {path}")
+    extra = read_jsonl(distractors, max_distractors) if distractors else []
+    with temporary_index(settings, read_jsonl(passages), extra) as index:
+        asked = read_jsonl(questions, limit)
+        runs = [evaluate_retrieval(index, asked, ks, m, show_progress=not as_json) for m in modes]
+    for run in runs:
+        run.update(questions=str(questions), distractors=len(extra))
+    if as_json:
+        typer.echo(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}, ensure_ascii=False, indent=2))
+        return
+    columns = [f"recall@{x}" for x in ks] + ["mrr@10"]
+    typer.echo(f"{questions} ({len(asked)} questions, {len(extra)} distractor articles)")
+    typer.echo(f"{'mode':8} {'lang':5} {'n':>5} " + " ".join(f"{c:>9}" for c in columns))
+    for run in runs:
+        for lang, metrics in [("all", run), *run["by_lang"].items()]:
+            figures = " ".join(f"{metrics[c]:9.3f}" for c in columns)
+            typer.echo(f"{run['mode']:8} {lang:5} {metrics['n_questions']:5d} {figures}")
+
+
 @app.command()
 def serve(
     index_dir: IndexOption = None,

@@ -24,6 +24,10 @@ class ModelSettings(BaseModel):
         "bfloat16", description="Embedder weights dtype; bfloat16 ran ~1.8x faster here with the same rankings."
     )
     embed_batch_size: int = Field(10, ge=1, description="Documents per encode batch.")
+    embedding_cache: Path | None = Field(
+        DEFAULT_CACHE / "embeddings",
+        description="Document embeddings by (model, dtype, text hash), shared by `rag index` and `rag eval`; None: off.",
+    )
     llm: str = Field(
         "gemma-3-270m",
         description="GGUF for answers: 'gemma-3-270m' (base model, default), 'smollm2-135m-instruct', "
@@ -49,9 +53,22 @@ class ChunkSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    """How many passages to fetch and what counts as relevant."""
+    """How passages are found and what counts as relevant."""
 
     k: int = Field(5, ge=1, le=100, description="Passages returned by search.")
+    mode: Literal["dense", "lexical", "hybrid"] = Field(
+        "hybrid", description="dense (FAISS), lexical (BM25) or hybrid (both, fused)."
+    )
+    candidates: int = Field(50, ge=1, description="Candidates taken from each retriever before fusion.")
+    lexical_weight: float = Field(
+        0.3, ge=0.0, le=1.0, description="Weight of normalised BM25 against cosine in hybrid mode."
+    )
+    cross_lingual_lexical_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Lexical weight when the query's language differs from the passages' (BM25 can't bridge it).",
+    )
     min_score: float = Field(
         0.20,
         ge=-1.0,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
+import sqlite3
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +22,41 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class EmbeddingCache:
+    """Document vectors keyed by the hash of their text, one SQLite file per model and dtype."""
+
+    def __init__(self, folder: Path, model_key: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", model_key)[-80:]
+        digest = hashlib.sha256(model_key.encode()).hexdigest()[:8]
+        self._db = sqlite3.connect(folder / f"{name}-{digest}.sqlite", check_same_thread=False, timeout=60)
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors by text key, for the texts that have one."""
+        keys = list({self.key(t) for t in texts})
+        found: dict[str, np.ndarray] = {}
+        for first in range(0, len(keys), 500):
+            batch = keys[first : first + 500]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(batch))})", batch
+            )
+            found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
+    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                [(self.key(t), v.astype(np.float32).tobytes()) for t, v in zip(texts, vectors)],
+            )
+
+
 class Embedder:
     """Encodes queries and documents; `name` and `dimension` identify it in the index manifest."""
 
@@ -26,6 +65,12 @@ class Embedder:
         self._settings = settings
         self._model: SentenceTransformer | None = None
         self._tokenizer = None
+        self._cache = (
+            EmbeddingCache(settings.embedding_cache, f"{settings.embedder}-{settings.embed_dtype}")
+            if settings.embedding_cache
+            else None
+        )
+        self.documents_encoded = 0  # texts actually run through the model (cache misses)
 
     @property
     def model(self) -> SentenceTransformer:
@@ -55,7 +100,21 @@ class Embedder:
     def encode_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Unit vectors (float32, one row per text) using the model's document prompt."""
+        """Unit vectors (float32, one row per text) using the model's document prompt; cached texts are reused."""
+        cached = self._cache.get(texts) if self._cache else {}
+        missing = list(dict.fromkeys(t for t in texts if EmbeddingCache.key(t) not in cached))
+        if progress is not None and len(texts) > len(missing):
+            progress(len(texts) - len(missing))
+        if missing:
+            fresh = self._encode(missing, progress)
+            if self._cache:
+                self._cache.put(missing, fresh)
+            cached.update(zip(map(EmbeddingCache.key, missing), fresh))
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([cached[EmbeddingCache.key(t)] for t in texts]).astype(np.float32)
+
+    def _encode(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
         batch = self._settings.embed_batch_size
         # Similar lengths in one batch waste less on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -66,6 +125,7 @@ class Embedder:
                 [texts[i] for i in ids], batch_size=batch, normalize_embeddings=True, convert_to_numpy=True
             )
             vectors[ids] = np.asarray(encoded, dtype=np.float32)
+            self.documents_encoded += len(ids)
             if progress is not None:
                 progress(len(ids))
         return vectors

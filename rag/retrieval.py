@@ -5,11 +5,17 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from rag.config import Settings
 from rag.embedding import Embedder
+from rag.fusion import convex_mix
 from rag.indexing import chunker_params
 from rag.store import IndexMismatchError, Store, current_generation
+from rag.text import detect_language
 from rag.types import Hit
+
+MODES = ("dense", "lexical", "hybrid")
 
 
 class Index:
@@ -51,15 +57,37 @@ class Index:
     def __len__(self) -> int:
         return self.store.size
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The k chunks most similar to `query`, best first (score: cosine similarity)."""
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        """The k best chunks for `query`, best first; mode dense, lexical or hybrid (default: settings)."""
         if not query.strip():
             raise ValueError("query is empty")
         k = k or self.settings.retrieval.k
+        mode = mode or self.settings.retrieval.mode
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         store = self.store
-        return store.hits(store.nearest(self.embedder.encode_query(query), k))
+        vector = self.embedder.encode_query(query)
+        if mode == "dense":
+            ranked = store.nearest(vector, k)
+        elif mode == "lexical":
+            ranked = store.lexical.search(query, k)
+        else:
+            ranked = self._hybrid(store, query, vector, k)
+        return store.hits(ranked, store.similarities(vector, [i for i, _ in ranked]))
+
+    def _hybrid(self, store: Store, query: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Exact cosine and BM25 over both retrievers' candidates, fused by a convex mix."""
+        settings = self.settings.retrieval
+        n = max(k, settings.candidates)
+        dense_top = store.nearest(vector, n)
+        ids = list(dict.fromkeys([i for i, _ in dense_top] + [i for i, _ in store.lexical.search(query, n)]))
+        weight = settings.lexical_weight
+        top_texts = [h.text for h in store.hits(dense_top[:3], dict(dense_top[:3]))]
+        if top_texts and detect_language(query) != detect_language(" ".join(top_texts)):
+            weight = settings.cross_lingual_lexical_weight
+        return convex_mix(store.similarities(vector, ids), store.lexical.scores(query, ids), weight)[:k]
 
     def article_text(self, article_id: str) -> str:
         """The full cleaned text of an article, for showing a passage in context."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.lexical import LexicalIndex
 from rag.types import Article, Chunk, Hit
 
 FORMAT_VERSION = 1
@@ -105,6 +106,7 @@ def write_index(
     if len(chunks):
         vector_index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
     faiss.write_index(vector_index, str(staging / "vectors.faiss"))
+    LexicalIndex.build(ids.tolist(), [c.text for c in chunks]).save(staging)
 
     db = sqlite3.connect(staging / "chunks.sqlite")
     with db:
@@ -119,9 +121,10 @@ def write_index(
         )
     db.close()
     (staging / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
-    for file in staging.iterdir():
-        with file.open("rb") as handle:
-            os.fsync(handle.fileno())
+    for file in staging.rglob("*"):
+        if file.is_file():
+            with file.open("rb") as handle:
+                os.fsync(handle.fileno())
     staging.rename(index_dir / name)
     pointer = index_dir / f".{CURRENT}.tmp"
     pointer.write_text(name + "\n")
@@ -143,6 +146,7 @@ class Store:
         self.generation = generation
         self.manifest = Manifest(**json.loads((generation / "manifest.json").read_text()))
         self.vectors = faiss.read_index(str(generation / "vectors.faiss"))
+        self.lexical = LexicalIndex.load(generation)
         # Read-only and shareable across the UI's worker threads.
         self.db = sqlite3.connect(f"file:{generation / 'chunks.sqlite'}?mode=ro", uri=True, check_same_thread=False)
 
@@ -157,8 +161,15 @@ class Store:
         scores, ids = self.vectors.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
-        """Hits for (chunk id, score) pairs, in the given order."""
+    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """Exact inner product of the query vector with the given chunks' vectors."""
+        if not chunk_ids:
+            return {}
+        stored = np.stack([self.vectors.reconstruct(int(i)) for i in chunk_ids])
+        return dict(zip(map(int, chunk_ids), (stored @ vector.astype(np.float32)).tolist()))
+
+    def hits(self, scored: Sequence[tuple[int, float]], similarity: dict[int, float]) -> list[Hit]:
+        """Hits for (chunk id, ranking score) pairs, in the given order, with their cosine similarity."""
         if not scored:
             return []
         marks = ",".join("?" * len(scored))
@@ -169,7 +180,7 @@ class Store:
         ).fetchall()
         by_id = {row[0]: row for row in rows}
         return [
-            Hit(chunk_id=i, score=s, text=r[1], article_id=r[2], title=r[3], path=r[4], start=r[5], end=r[6])
+            Hit(i, s, similarity[i], text=r[1], article_id=r[2], title=r[3], path=r[4], start=r[5], end=r[6])
             for i, s in scored
             if (r := by_id.get(i)) is not None
         ]

@@ -91,16 +91,22 @@ def sentences(text: str) -> list[Segment]:
 # Arabic normalisation shared by documents and queries: diacritics, tatweel, letter variants, digits.
 _DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
 _LETTERS = str.maketrans(
-    {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه"}
+    {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا"}
     | {chr(0x0660 + d): str(d) for d in range(10)}
     | {chr(0x06F0 + d): str(d) for d in range(10)}
 )
+_ENDINGS = str.maketrans({"ى": "ي", "ة": "ه"})
 TOKEN = re.compile(r"\w+")
+
+
+def fold(text: str) -> str:
+    """Strip diacritics and tatweel, unify alef forms and digits, case-fold; keeps ة / ى for stemmers."""
+    return _DIACRITICS.sub("", text).translate(_LETTERS).casefold()
 
 
 def normalize(text: str) -> str:
     """Fold the spelling variants of Arabic (and Latin case) so equal words compare equal."""
-    return _DIACRITICS.sub("", text).translate(_LETTERS).casefold()
+    return fold(text).translate(_ENDINGS)
 
 
 def tokens(text: str) -> list[str]:

@@ -32,10 +32,11 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its article's details and similarity score."""
+    """A retrieved chunk with its article's details; `score` ranks, `similarity` is the cosine to the query."""
 
     chunk_id: int
     score: float
+    similarity: float
     text: str
     article_id: str
     title: str

@@ -29,7 +29,7 @@ def test_parse_citations(raw, text, numbers):
 
 
 def hit(chunk_id: int, text: str, start: int) -> Hit:
-    return Hit(chunk_id, 0.9, text, "a.txt", "t", "a.txt", start, start + len(text))
+    return Hit(chunk_id, 0.9, 0.9, text, "a.txt", "t", "a.txt", start, start + len(text))
 
 
 def test_cite_maps_numbers_to_passages_and_supporting_sentence():

@@ -93,7 +93,7 @@ def test_seed_questions_retrieval_and_abstention(index_dir: Path, embedder: Embe
     settings = Settings(index_dir=index_dir)
     index = Index(settings, embedder)
     hits = index.search(question["question"], k=3)
-    relevant = [h for h in hits if h.score >= settings.retrieval.min_score]
+    relevant = [h for h in hits if h.similarity >= settings.retrieval.min_score]
     if question["answerable"]:
         assert any(answer in h.text for h in relevant for answer in question["answers"])
     else:

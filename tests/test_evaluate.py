@@ -1,0 +1,51 @@
+"""rag/evaluate.py: recall / MRR arithmetic and the eval run on a small fixture."""
+
+import json
+
+import pytest
+
+from rag.config import ChunkSettings, ModelSettings, Settings
+from rag.evaluate import evaluate_retrieval, first_gold_rank, read_jsonl, retrieval_metrics, temporary_index
+
+
+def test_first_gold_rank():
+    assert first_gold_rank(["a", "b", "g", "g"], "g") == 3
+    assert first_gold_rank(["a", "b"], "g") is None
+
+
+def test_recall_and_mrr_arithmetic():
+    metrics = retrieval_metrics([1, 2, 6, None], [1, 5, 10])
+    assert metrics["n_questions"] == 4
+    assert metrics["recall@1"] == 0.25
+    assert metrics["recall@5"] == 0.5
+    assert metrics["recall@10"] == 0.75
+    assert metrics["mrr@10"] == pytest.approx((1 + 1 / 2 + 1 / 6) / 4)
+
+
+def test_read_jsonl_plain_and_gzip(tmp_path):
+    import gzip
+
+    rows = [{"id": i} for i in range(5)]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    with gzip.open(tmp_path / "a.jsonl.gz", "wt") as out:
+        out.write("\n".join(json.dumps(r) for r in rows))
+    assert read_jsonl(tmp_path / "a.jsonl") == rows
+    assert read_jsonl(tmp_path / "a.jsonl.gz", limit=2) == rows[:2]
+
+
+def test_evaluate_on_a_tiny_fixture(fake_embedder):
+    passages = [
+        {"id": "p1", "lang": "ar", "title": "أ", "text": "عاصمة تونس هي مدينة تونس."},
+        {"id": "p2", "lang": "ar", "title": "ب", "text": "يجري نهر النيل في مصر والسودان."},
+    ]
+    questions = [
+        {"id": "q1", "lang": "ar", "question": "ما هي عاصمة تونس؟", "passage_id": "p1"},
+        {"id": "q2", "lang": "ar", "question": "أين يجري نهر النيل؟", "passage_id": "p2"},
+    ]
+    settings = Settings(
+        models=ModelSettings(embedder="fake-embedder", embedding_cache=None),
+        chunking=ChunkSettings(max_tokens=50, overlap_tokens=5),
+    )
+    with temporary_index(settings, passages, embedder=fake_embedder) as index:
+        result = evaluate_retrieval(index, questions, [1, 5], "lexical", show_progress=False)
+    assert result["recall@1"] == 1.0 and result["by_lang"]["ar"]["n_questions"] == 2

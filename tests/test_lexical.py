@@ -1,0 +1,52 @@
+"""rag/lexical.py: Arabic-aware terms and BM25 that finds spelling variants."""
+
+import pytest
+
+from rag.lexical import LexicalIndex, analyze
+
+DOCS = {
+    10: "أعلن كبير المفاوضين الأوكرانيين رستم أوميروف عن اجتماع في الولايات المتحدة.",
+    11: "رفض الرئيس بوتين المزاعم التي أدلى بها رئيس حلف شمال الأطلسي.",
+    12: "تثير هذه التصريحات تساؤلات حول الأزمة الأوكرانية ومستقبل المفاوضات.",
+    13: "The central bank kept interest rates unchanged on Thursday.",
+}
+
+
+@pytest.fixture(scope="module")
+def lexical() -> LexicalIndex:
+    return LexicalIndex.build(list(DOCS), list(DOCS.values()))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("اوميروف", 10),  # alef without hamza
+        ("أُومِيرُوف", 10),  # with diacritics
+        ("الازمه", 12),  # ة written as ه, no hamza
+        ("بالأزمة", 12),  # glued preposition
+        ("والمفاوضات", 12),  # glued conjunction and plural
+        ("الرئيس بوتين", 11),
+        ("interest rate", 13),  # English stemming: rates -> rate
+    ],
+)
+def test_bm25_finds_spelling_variants(lexical: LexicalIndex, query: str, expected: int):
+    assert lexical.search(query, k=1)[0][0] == expected
+
+
+def test_no_shared_term_returns_nothing(lexical: LexicalIndex):
+    assert lexical.search("zzz qqq", k=3) == []
+
+
+def test_scores_for_given_chunks(lexical: LexicalIndex):
+    scores = lexical.scores("بوتين", [10, 11])
+    assert scores[11] > 0 and scores[10] == 0
+
+
+def test_save_and_load_round_trip(tmp_path, lexical: LexicalIndex):
+    lexical.save(tmp_path)
+    assert LexicalIndex.load(tmp_path).search("اوميروف", k=1) == lexical.search("اوميروف", k=1)
+
+
+def test_analyze_folds_then_stems():
+    assert analyze("الأزمة") == analyze("الازمه") == analyze("الأزمـــة")
+    assert analyze("Rates ٢٠٢٤") == ["rate", "2024"]
