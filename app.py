@@ -22,6 +22,11 @@ CSS = """
 .source mark { background: #ffe58a; color: inherit; padding: 0 2px; }
 """
 NO_SOURCES = "<p class='source-empty'>Sources of the last answer appear here.</p>"
+HOW_ANSWERED = {
+    "generated": "Written by the model from the highlighted sentences; every sentence was checked against its source.",
+    "extractive": "Quoted from the highlighted sentence of the article.",
+    "fallback": "The model's answer could not be verified, so the best evidence is quoted instead.",
+}
 NOTHING_RELEVANT = "<p class='source-empty' dir='auto'>No passage was relevant enough to answer from.</p>"
 
 
@@ -39,7 +44,8 @@ def sources_html(answer: Answer) -> str:
             f"<div class='source' dir='auto'><div class='title'>[{citation.n}] {html.escape(hit.title)}</div>"
             f"<p>{passage}</p><small>{html.escape(hit.article_id)} · {hit.start}–{hit.end}</small></div>"
         )
-    return "\n".join(boxes)
+    note = HOW_ANSWERED.get(answer.method, "")
+    return "\n".join(boxes) + (f"<p class='how'><small>{html.escape(note)}</small></p>" if note else "")
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:

@@ -17,7 +17,7 @@ from rag.fusion import convex_mix
 from rag.text import detect_language
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-WEIGHTS = [0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7, 1.0]
+WEIGHTS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0]
 DEPTH = 50
 
 

@@ -1,13 +1,12 @@
-"""Citation markers `[n]` in generated answers: parse, drop the invalid ones, find the cited span."""
+"""Citation markers `[n]` in generated answers: parse, drop the invalid ones, verify what they claim."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.text import SENTENCE_END, normalize, split_spans, tokens
-from rag.types import Citation, Hit
 
 DIGITS = "0-9\u0660-\u0669\u06f0-\u06f9"
 # [1], [1, 2], [١، ٢], also with full-width brackets.
@@ -49,33 +48,31 @@ def parse_citations(text: str, passages: int) -> ParsedCitations:
     return ParsedCitations(cleaned, tuple(used))
 
 
-def claims_citing(text: str, n: int) -> str:
-    """The answer sentences that carry marker n (the whole answer if none does)."""
-    citing = []
-    for s, e in split_spans(text, 0, len(text), SENTENCE_END):
-        sentence = text[s:e]
-        if any(str(n) in re.split(r"\D+", m.group(1)) for m in MARKER.finditer(sentence)):
-            citing.append(sentence)
-    return " ".join(citing) or text
+def is_looping(text: str, n: int = 3, repeats: int = 3) -> bool:
+    """True when some run of n words recurs `repeats` times: the model is stuck in a loop."""
+    words = tokens(text)
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return any(grams.count(g) >= repeats for g in set(grams))
 
 
-def supporting_span(claim: str, hit: Hit) -> tuple[int, int]:
-    """Article offsets of the passage sentence sharing most words with the claim (the whole passage if none)."""
-    wanted = set(tokens(MARKER.sub("", claim)))
-    best, best_overlap = (hit.start, hit.end), 0
-    for s, e in split_spans(hit.text, 0, len(hit.text), SENTENCE_END):
-        overlap = len(wanted & set(tokens(hit.text[s:e])))
-        if overlap > best_overlap:
-            best, best_overlap = (hit.start + s, hit.start + e), overlap
-    return best
-
-
-def cite(text: str, passages: Sequence[Hit]) -> tuple[str, tuple[Citation, ...]]:
-    """Clean the answer's markers and map each valid one to its passage and supporting span."""
-    parsed = parse_citations(text, len(passages))
-    citations = []
-    for n in parsed.numbers:
-        hit = passages[n - 1]
-        start, end = supporting_span(claims_citing(parsed.text, n), hit)
-        citations.append(Citation(n=n, hit=hit, span_start=start, span_end=end))
-    return parsed.text, tuple(citations)
+def verify(text: str, sources: int, supports: Callable[[str, int], bool]) -> ParsedCitations | None:
+    """Keep the answer sentences a cited source supports; re-cite one that another source supports;
+    drop the rest. None when no sentence survives."""
+    parsed = parse_citations(text, sources)
+    kept: list[str] = []
+    used: list[int] = []
+    for s, e in split_spans(parsed.text, 0, len(parsed.text), SENTENCE_END):
+        sentence = parsed.text[s:e]
+        claim = MARKER.sub("", sentence).strip()
+        stop = claim[-1] if claim and claim[-1] in ".!?؟" else ""
+        claim = claim.removesuffix(stop).strip()
+        if not tokens(claim):
+            continue
+        cited = [int(x) for m in MARKER.finditer(sentence) for x in re.findall(r"\d+", m.group(1))]
+        backing = [n for n in cited if supports(claim, n)]
+        if not backing:
+            backing = next(([n] for n in range(1, sources + 1) if n not in cited and supports(claim, n)), [])
+        if backing:
+            kept.append(f"{claim} [{', '.join(map(str, backing))}]{stop}")
+            used.extend(n for n in backing if n not in used)
+    return ParsedCitations(" ".join(kept), tuple(used)) if kept else None

@@ -15,7 +15,7 @@ from rag.config import Settings
 app = typer.Typer(help="Offline question answering over news articles, with cited passages.", no_args_is_help=True)
 log = logging.getLogger("rag")
 
-IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder [default: settings.index_dir].")]
+IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder (default: settings.index_dir).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (the scripting contract).")]
 
 
@@ -46,27 +46,29 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 
 @app.command()
 def index(
-    seeds: Annotated[Path | None, typer.Option("--seeds", help="Articles folder [default: seeds].")] = None,
+    seeds: Annotated[Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")] = None,
     index_dir: IndexOption = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if the index is up to date.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything, even unchanged articles.")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Exit if another build is running.")] = False,
 ) -> None:
-    """Build the index from the articles folder (nothing to do when it is already up to date)."""
-    from rag.indexing import build_index
+    """Bring the index in line with the articles folder, embedding only new and changed articles."""
+    from rag.indexing import IndexBusyError, build_index
 
     settings = _settings(seeds_dir=seeds, index_dir=index_dir)
     try:
-        report = build_index(settings, force=rebuild)
-    except FileNotFoundError as error:
+        report = build_index(settings, force=rebuild, wait=not no_wait)
+    except (FileNotFoundError, IndexBusyError) as error:
         _fail(str(error))
     for problem in report.problems:
         typer.echo(f"warning: {problem}", err=True)
     if report.built:
         typer.echo(
-            f"indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f}s "
-            f"({report.reason}) -> {settings.index_dir}"
+            f"indexed {report.articles} articles ({report.added} added, {report.updated} updated, "
+            f"{report.removed} removed, {report.unchanged} unchanged): {report.chunks} chunks, "
+            f"{report.embedded} embedded, in {report.seconds:.1f}s ({report.reason}) -> {settings.index_dir}"
         )
     else:
-        typer.echo(f"index is up to date ({report.articles} articles) in {settings.index_dir}")
+        typer.echo(f"index is up to date ({report.articles} articles unchanged) in {settings.index_dir}")
     if report.problems:
         raise typer.Exit(1)
 
@@ -122,14 +124,19 @@ def eval_(
     passages: Annotated[Path, typer.Option(help="Passages JSONL: id, lang, title, text.")],
     questions: Annotated[Path, typer.Option(help="Questions JSONL: id, lang, question, passage_id.")],
     k: Annotated[str, typer.Option("--k", help="Cut-offs for recall, comma-separated.")] = "1,5,10",
-    mode: Annotated[str | None, typer.Option(help="dense, lexical, hybrid, or a comma list [default: settings].")] = None,
+    mode: Annotated[str | None, typer.Option(help="dense, lexical, hybrid, or a comma list (default: settings.retrieval.mode).")] = None,
     distractors: Annotated[Path | None, typer.Option(help="Extra articles (corpus JSONL[.gz]) mixed in.")] = None,
     max_distractors: Annotated[int, typer.Option(min=0, help="How many distractor articles.")] = 500,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    answers: Annotated[bool, typer.Option("--answers", help="Also answer every question and score it.")] = False,
+    unanswerable: Annotated[
+        bool, typer.Option("--unanswerable", help="Also ask each question with its gold passage left out.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure retrieval (recall@k, MRR@10) on a QA set, with a temporary index built by the real pipeline."""
-    from rag.evaluate import evaluate_retrieval, read_jsonl, temporary_index
+    """Measure retrieval (recall@k, MRR@10) and answers on a QA set, with a temporary index built by the real pipeline."""
+    from rag.answering import Assistant
+    from rag.evaluate import evaluate_answers, evaluate_retrieval, read_jsonl, temporary_index
     from rag.retrieval import MODES
 
     settings = Settings()
@@ -147,8 +154,18 @@ def eval_(
     with temporary_index(settings, read_jsonl(passages), extra) as index:
         asked = read_jsonl(questions, limit)
         runs = [evaluate_retrieval(index, asked, ks, m, show_progress=not as_json) for m in modes]
+        answer_runs = [False] * answers + [True] * unanswerable
+        if answer_runs:
+            assistant = Assistant(index)
+            scored = [evaluate_answers(assistant, asked, u, show_progress=not as_json) for u in answer_runs]
     for run in runs:
         run.update(questions=str(questions), distractors=len(extra))
+        if answer_runs:
+            run.update(answer_mode=settings.answer.mode)
+            for result in scored:
+                run["unanswerable" if result["unanswerable_mode"] else "answers"] = result
+                run.update({k: v for k, v in result.items() if k not in ("n_questions", "unanswerable_mode")}
+                           if not result["unanswerable_mode"] else {"abstention_rate": result["abstention_rate"]})
     if as_json:
         typer.echo(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}, ensure_ascii=False, indent=2))
         return
@@ -159,13 +176,16 @@ def eval_(
         for lang, metrics in [("all", run), *run["by_lang"].items()]:
             figures = " ".join(f"{metrics[c]:9.3f}" for c in columns)
             typer.echo(f"{run['mode']:8} {lang:5} {metrics['n_questions']:5d} {figures}")
+    for key in ("answers", "unanswerable"):
+        if key in runs[0]:
+            typer.echo(f"{key} ({runs[0]['answer_mode']}): " + json.dumps(runs[0][key], ensure_ascii=False))
 
 
 @app.command()
 def serve(
     index_dir: IndexOption = None,
-    host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 7860].")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: settings.server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings.server.port).")] = None,
 ) -> None:
     """Start the chat UI."""
     import app as chat_app  # the Gradio UI lives in app.py at the top of the repo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -37,9 +38,9 @@ class EmbeddingCache:
     def key(text: str) -> str:
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Cached vectors by text key, for the texts that have one."""
-        keys = list({self.key(t) for t in texts})
+    def get(self, wanted: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors of the keys that have one."""
+        keys = list(set(wanted))
         found: dict[str, np.ndarray] = {}
         for first in range(0, len(keys), 500):
             batch = keys[first : first + 500]
@@ -49,11 +50,11 @@ class EmbeddingCache:
             found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
         return found
 
-    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+    def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                [(self.key(t), v.astype(np.float32).tobytes()) for t, v in zip(texts, vectors)],
+                [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors)],
             )
 
 
@@ -98,31 +99,47 @@ class Embedder:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+        self,
+        texts: Sequence[str],
+        progress: Callable[[int], None] | None = None,
+        titles: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Unit vectors (float32, one row per text) using the model's document prompt; cached texts are reused."""
-        cached = self._cache.get(texts) if self._cache else {}
-        missing = list(dict.fromkeys(t for t in texts if EmbeddingCache.key(t) not in cached))
+        """Unit vectors (float32, one row per text) with the model's document prompt; cached ones are reused.
+
+        With `titles`, a prompt that has a title slot (EmbeddingGemma: "title: none | text: ") gets
+        each text's title, which gives a chunk the context of its article."""
+        documents = list(zip(titles or [""] * len(texts), texts))
+        keys = [EmbeddingCache.key(f"{title}\x1f{text}") for title, text in documents]
+        cached = self._cache.get(keys) if self._cache else {}
+        missing = list({k: d for k, d in zip(keys, documents) if k not in cached}.items())
         if progress is not None and len(texts) > len(missing):
             progress(len(texts) - len(missing))
         if missing:
-            fresh = self._encode(missing, progress)
+            fresh = self._encode([d for _, d in missing], progress)
             if self._cache:
-                self._cache.put(missing, fresh)
-            cached.update(zip(map(EmbeddingCache.key, missing), fresh))
+                self._cache.put([k for k, _ in missing], fresh)
+            cached.update(zip([k for k, _ in missing], fresh))
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([cached[EmbeddingCache.key(t)] for t in texts]).astype(np.float32)
+        return np.stack([cached[k] for k in keys]).astype(np.float32)
 
-    def _encode(self, texts: list[str], progress: Callable[[int], None] | None) -> np.ndarray:
+    def _inputs(self, documents: Sequence[tuple[str, str]]) -> list[str]:
+        """Model inputs: the document prompt (with the title where it has a slot) and the text."""
+        template = self.model.prompts.get("document", "")
+        if "title: none" in template:
+            return [template.replace("title: none", f"title: {title or 'none'}") + text for title, text in documents]
+        return [template + text for _, text in documents]
+
+    def _encode(self, documents: list[tuple[str, str]], progress: Callable[[int], None] | None) -> np.ndarray:
         batch = self._settings.embed_batch_size
+        inputs = self._inputs(documents)
         # Similar lengths in one batch waste less on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+        vectors = np.zeros((len(inputs), self.dimension), dtype=np.float32)
         for first in range(0, len(order), batch):
             ids = order[first : first + batch]
             encoded = self.model.encode_document(
-                [texts[i] for i in ids], batch_size=batch, normalize_embeddings=True, convert_to_numpy=True
+                [inputs[i] for i in ids], prompt="", batch_size=batch, normalize_embeddings=True, convert_to_numpy=True
             )
             vectors[ids] = np.asarray(encoded, dtype=np.float32)
             self.documents_encoded += len(ids)
@@ -130,6 +147,7 @@ class Embedder:
                 progress(len(ids))
         return vectors
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one embedder per process; repeated queries are common
     def encode_query(self, text: str) -> np.ndarray:
         """One unit vector (float32) using the model's query prompt."""
         encoded = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)

@@ -1,20 +1,27 @@
-"""`rag eval`: retrieval quality (recall@k, MRR@10) on QA files, through a temporary index built by the real pipeline."""
+"""`rag eval`: retrieval (recall@k, MRR@10) and answer quality on QA files, through a temporary index
+built by the real pipeline."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import statistics
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rag.answering import Assistant
+from rag.citations import parse_citations
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.indexing import build_index
 from rag.retrieval import Index
+from rag.text import normalize
+from rag.types import Answer
 
 PASSAGES_FILE = "passages.jsonl"
 DISTRACTORS_FILE = "distractors.jsonl"
@@ -89,4 +96,76 @@ def evaluate_retrieval(
         ranks[question.get("lang", "?")].append(rank)
     result: dict[str, Any] = {"mode": mode, **retrieval_metrics(ranks.pop("all"), ks)}
     result["by_lang"] = {lang: retrieval_metrics(r, ks) for lang, r in sorted(ranks.items())}
+    return result
+
+
+def contains_answer(text: str, answers: Sequence[str]) -> bool:
+    """The answer text holds one of the gold answers, after Arabic normalisation of both."""
+    folded = " ".join(normalize(text).split())
+    return any(" ".join(normalize(a).split()) in folded for a in answers if a.strip())
+
+
+def invalid_citations(answer: Answer, index: Index) -> int:
+    """Markers without a citation, and citations whose span is not the article text inside their passage."""
+    marked = set(parse_citations(answer.text, 10**6).numbers)
+    bad = len(marked - {c.n for c in answer.citations})
+    for citation in answer.citations:
+        hit = citation.hit
+        inside = hit.start <= citation.span_start < citation.span_end <= hit.end
+        text = index.article_text(hit.article_id)
+        if not inside or text[citation.span_start : citation.span_end] != citation.span_text:
+            bad += 1
+    return bad
+
+
+def evaluate_answers(
+    assistant: Assistant, questions: Sequence[dict[str, Any]], unanswerable: bool = False, show_progress: bool = True
+) -> dict[str, Any]:
+    """Answer metrics; with `unanswerable`, each question is asked with its gold passage left out."""
+    from tqdm import tqdm
+
+    correct = cited_gold = answered = abstained = invalid = 0
+    first_token: list[float] = []
+    total: list[float] = []
+    prompt_tokens: list[int] = []
+    methods: dict[str, int] = defaultdict(int)
+    label = "answering (gold passage left out)" if unanswerable else "answering"
+    for question in tqdm(questions, desc=label, unit="q", disable=not show_progress):
+        gold = gold_article_id(question["passage_id"])
+        started = time.perf_counter()
+        first: float | None = None
+        answer: Answer | None = None
+        for event in assistant.stream(question["question"], exclude=frozenset({gold}) if unanswerable else frozenset()):
+            first = first if first is not None else time.perf_counter() - started
+            answer = event if isinstance(event, Answer) else answer
+        assert answer is not None and first is not None
+        total.append(time.perf_counter() - started)
+        first_token.append(first)
+        methods[answer.method] += 1
+        invalid += invalid_citations(answer, assistant.index)
+        if answer.prompt_tokens:
+            prompt_tokens.append(answer.prompt_tokens)
+        if answer.abstained:
+            abstained += 1
+            continue
+        answered += 1
+        golds = list(question.get("answers", []))
+        if question.get("lang") != "ar":
+            golds += question.get("answers_alt", [])
+        correct += contains_answer(answer.text, golds)
+        cited_gold += any(c.hit.article_id == gold for c in answer.citations)
+    n = len(questions)
+    result: dict[str, Any] = {
+        "n_questions": n,
+        "unanswerable_mode": unanswerable,
+        "answer_accuracy": correct / n if n else 0.0,
+        "citation_precision": cited_gold / answered if answered else 0.0,
+        "invalid_citations": invalid,
+        "ttft_median_s": statistics.median(first_token) if first_token else 0.0,
+        "answer_median_s": statistics.median(total) if total else 0.0,
+        "prompt_tokens_median": statistics.median(prompt_tokens) if prompt_tokens else 0,
+        "methods": dict(methods),
+    }
+    rate = abstained / n if n else 0.0
+    result["abstention_rate" if unanswerable else "false_abstention_rate"] = rate
     return result

@@ -62,8 +62,9 @@ class Generator:
                     yield piece
         else:
             prompt = completion_prompt(question, passages)
-            yield COMPLETION_ANSWER_START  # the prompt's last characters belong to the answer
+            lead = COMPLETION_ANSWER_START  # the prompt's last characters belong to the answer
             for chunk in self.llm.create_completion(prompt, stop=COMPLETION_STOPS, **options):
                 piece = chunk["choices"][0]["text"]  # type: ignore[index]
                 if piece:
-                    yield piece
+                    yield lead + piece
+                    lead = ""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from rag.articles import load_articles
 from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.store import IndexMissingError, Manifest, read_manifest, write_index
+from rag.store import IndexMissingError, Manifest, Store, current_generation, read_manifest, write_index
 from rag.types import Article
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,7 @@ CHUNKER_VERSION = 1
 
 @dataclass
 class BuildReport:
-    """What `build_index` did."""
+    """What `build_index` did: article changes found, chunks embedded, time taken."""
 
     built: bool
     reason: str
@@ -29,11 +31,20 @@ class BuildReport:
     chunks: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0  # chunks that went through the embedder (not reused from the previous index)
 
 
-def chunker_params(settings: Settings) -> dict[str, int]:
-    """The chunking settings recorded in (and checked against) the manifest."""
-    return {"version": CHUNKER_VERSION, **settings.chunking.model_dump()}
+class IndexBusyError(RuntimeError):
+    """Another build holds the index lock."""
+
+
+def chunker_params(settings: Settings) -> dict[str, int | bool]:
+    """How chunks are cut and presented to the embedder: recorded in, and checked against, the manifest."""
+    return {"version": CHUNKER_VERSION, **settings.chunking.model_dump(), "titles": settings.models.embed_titles}
 
 
 def _unique(articles: list[Article], problems: list[str]) -> list[Article]:
@@ -64,9 +75,33 @@ def staleness(settings: Settings, articles: list[Article]) -> str | None:
 
 
 def build_index(
-    settings: Settings, embedder: Embedder | None = None, force: bool = False, show_progress: bool = True
+    settings: Settings,
+    embedder: Embedder | None = None,
+    force: bool = False,
+    show_progress: bool = True,
+    wait: bool = True,
 ) -> BuildReport:
-    """Index every article in `settings.seeds_dir` unless the index already matches them."""
+    """Bring the index in line with `settings.seeds_dir`, embedding only new and changed articles.
+
+    Builds are serialised by a lock; with `wait=False` a second build raises IndexBusyError."""
+    from filelock import FileLock, Timeout
+
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.index_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if not wait:
+            raise IndexBusyError(f"another `rag index` is building {settings.index_dir}") from None
+        log.warning("another `rag index` is building %s; waiting for it to finish", settings.index_dir)
+        lock.acquire()
+    try:
+        return _build(settings, embedder, force, show_progress)
+    finally:
+        lock.release()
+
+
+def _build(settings: Settings, embedder: Embedder | None, force: bool, show_progress: bool) -> BuildReport:
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -74,13 +109,49 @@ def build_index(
     articles = _unique(loaded.articles, loaded.problems)
     reason = "--rebuild" if force else staleness(settings, articles)
     if reason is None:
-        return BuildReport(False, "up to date", len(articles), problems=loaded.problems)
+        return BuildReport(False, "up to date", len(articles), problems=loaded.problems, unchanged=len(articles))
     log.info("building index in %s: %s", settings.index_dir, reason)
+    previous = None if force or reason == "no index yet" else _reusable(settings)
+    old = previous.manifest.articles if previous else {}
+    kept = [a for a in articles if old.get(a.id) == a.content_hash]
+    fresh = [a for a in articles if old.get(a.id) != a.content_hash]
+    kept_chunks, kept_vectors = previous.chunks_with_vectors([a.id for a in kept]) if previous else ([], None)
+    if previous:
+        previous.close()
     embedder = embedder or Embedder(settings.models)
-    chunks = [c for a in articles for c in chunk_article(a, embedder.count_tokens, settings.chunking)]
+    chunks = [c for a in fresh for c in chunk_article(a, embedder.count_tokens, settings.chunking)]
+    titles = {a.id: a.title for a in articles}
+    chunk_titles = [titles[c.article_id] for c in chunks] if settings.models.embed_titles else None
     with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not show_progress) as bar:
-        vectors = embedder.encode_documents([c.text for c in chunks], progress=bar.update)
+        vectors = embedder.encode_documents([c.text for c in chunks], bar.update, chunk_titles)
+    if kept_vectors is not None and len(kept_chunks):
+        chunks, vectors = kept_chunks + chunks, np.vstack([kept_vectors, vectors])
     manifest = Manifest(embedder=embedder.name, dimension=embedder.dimension, chunking=chunker_params(settings))
     write_index(settings.index_dir, manifest, articles, chunks, vectors)
-    seconds = time.perf_counter() - started
-    return BuildReport(True, reason, len(articles), len(chunks), seconds, loaded.problems)
+    current = {a.id for a in articles}
+    return BuildReport(
+        True,
+        reason,
+        len(articles),
+        len(chunks),
+        time.perf_counter() - started,
+        loaded.problems,
+        added=sum(1 for a in fresh if a.id not in old),
+        updated=sum(1 for a in fresh if a.id in old),
+        removed=sum(1 for a in old if a not in current),
+        unchanged=len(kept),
+        embedded=len(chunks) - len(kept_chunks),
+    )
+
+
+def _reusable(settings: Settings) -> Store | None:
+    """The current index when its chunks and vectors can be reused by this build."""
+    try:
+        store = Store(current_generation(settings.index_dir))
+    except (IndexMissingError, OSError, ValueError, RuntimeError) as error:
+        log.warning("previous index unreadable (%s); rebuilding from scratch", error)
+        return None
+    if store.manifest.mismatch(settings.models.embedder, chunker_params(settings)):
+        store.close()
+        return None
+    return store

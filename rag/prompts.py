@@ -10,9 +10,11 @@ NO_ANSWER = {
     "en": "The articles do not contain the answer to this question.",
 }
 LANGUAGE_NAME = {"ar": "Arabic", "en": "English"}
+# Extractive answers quote the evidence sentence after this lead, in the question's language.
+ACCORDING_TO = {"ar": "بحسب [{n}]: {sentence}", "en": "According to [{n}]: {sentence}"}
 
 INSTRUCTIONS = (
-    "Answer the question using only the numbered news passages. Reply in {language} with one or two short "
+    "Answer the question using only the numbered sentences from news articles. Reply in {language} with one or two short "
     "sentences, and cite the passage that supports each sentence as [n]. If the passages do not contain "
     "the answer, reply exactly: {no_answer}"
 )
@@ -20,7 +22,7 @@ INSTRUCTIONS = (
 # A base model (no chat template) is prompted as a completion: the examples show the format and
 # that the answer follows the question's language, not the passages'. The answer starts with the
 # passage number ("Answer: [" is part of the prompt), so the model commits to a source first.
-COMPLETION_EXAMPLES = """Questions answered only from numbered news passages, citing the passage used as [n].
+COMPLETION_EXAMPLES = """Questions answered only from numbered sentences of news articles, citing the sentence used as [n].
 
 Passages:
 [1] رفع البنك المركزي سعر الفائدة إلى خمسة بالمئة يوم الخميس.

@@ -57,8 +57,12 @@ class Index:
     def __len__(self) -> int:
         return self.store.size
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
-        """The k best chunks for `query`, best first; mode dense, lexical or hybrid (default: settings)."""
+    def search(
+        self, query: str, k: int | None = None, mode: str | None = None, exclude: frozenset[str] = frozenset()
+    ) -> list[Hit]:
+        """The k best chunks for `query`, best first; mode dense, lexical or hybrid (default: settings).
+
+        Chunks of the `exclude` articles are left out as if they were not indexed."""
         if not query.strip():
             raise ValueError("query is empty")
         k = k or self.settings.retrieval.k
@@ -69,20 +73,28 @@ class Index:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         store = self.store
         vector = self.embedder.encode_query(query)
+        hidden = store.chunks_of(exclude)
+
+        def visible(ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+            return [(i, s) for i, s in ranked if i not in hidden]
+
         if mode == "dense":
-            ranked = store.nearest(vector, k)
+            ranked = visible(store.nearest(vector, k + len(hidden)))[:k]
         elif mode == "lexical":
-            ranked = store.lexical.search(query, k)
+            ranked = visible(store.lexical.search(query, k + len(hidden)))[:k]
         else:
-            ranked = self._hybrid(store, query, vector, k)
+            ranked = self._hybrid(store, query, vector, k, hidden)
         return store.hits(ranked, store.similarities(vector, [i for i, _ in ranked]))
 
-    def _hybrid(self, store: Store, query: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def _hybrid(
+        self, store: Store, query: str, vector: np.ndarray, k: int, hidden: set[int]
+    ) -> list[tuple[int, float]]:
         """Exact cosine and BM25 over both retrievers' candidates, fused by a convex mix."""
         settings = self.settings.retrieval
-        n = max(k, settings.candidates)
-        dense_top = store.nearest(vector, n)
-        ids = list(dict.fromkeys([i for i, _ in dense_top] + [i for i, _ in store.lexical.search(query, n)]))
+        n = max(k, settings.candidates) + len(hidden)
+        dense_top = [(i, s) for i, s in store.nearest(vector, n) if i not in hidden]
+        lexical_top = [i for i, _ in store.lexical.search(query, n) if i not in hidden]
+        ids = list(dict.fromkeys([i for i, _ in dense_top] + lexical_top))
         weight = settings.lexical_weight
         top_texts = [h.text for h in store.hits(dense_top[:3], dict(dense_top[:3]))]
         if top_texts and detect_language(query) != detect_language(" ".join(top_texts)):

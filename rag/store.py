@@ -89,7 +89,7 @@ def write_index(
     chunks: Sequence[Chunk],
     vectors: np.ndarray,
 ) -> Path:
-    """Write a complete new generation, then switch CURRENT to it; older generations are removed."""
+    """Write a complete new generation, then switch CURRENT to it; generations before the previous one go."""
     import faiss
 
     if len(chunks) != len(vectors):
@@ -131,9 +131,12 @@ def write_index(
     with pointer.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(pointer, index_dir / CURRENT)
-    for old in index_dir.glob("gen-*"):
-        if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
+    # Keep the previous generation: a reader that has just read the old CURRENT may still open it.
+    for old in sorted(index_dir.glob("gen-*"), key=lambda p: p.stat().st_mtime)[:-2]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in index_dir.glob(".gen-*.tmp"):
+        if stale != staging:
+            shutil.rmtree(stale, ignore_errors=True)  # left by a build that was killed
     return index_dir / name
 
 
@@ -184,6 +187,29 @@ class Store:
             for i, s in scored
             if (r := by_id.get(i)) is not None
         ]
+
+    def chunks_of(self, article_ids: frozenset[str]) -> set[int]:
+        """Chunk ids of the given articles."""
+        if not article_ids:
+            return set()
+        marks = ",".join("?" * len(article_ids))
+        rows = self.db.execute(f"SELECT id FROM chunks WHERE article_id IN ({marks})", sorted(article_ids))
+        return {int(row[0]) for row in rows}
+
+    def chunks_with_vectors(self, article_ids: Sequence[str]) -> tuple[list[Chunk], np.ndarray]:
+        """The stored chunks of the given articles, in article order, with their vectors (for reuse)."""
+        chunks: list[Chunk] = []
+        ids: list[int] = []
+        for article_id in article_ids:
+            rows = self.db.execute(
+                'SELECT id, ordinal, start, "end", text FROM chunks WHERE article_id = ? ORDER BY ordinal',
+                (article_id,),
+            )
+            for chunk_id, ordinal, start, end, text in rows:
+                chunks.append(Chunk(article_id, ordinal, start, end, text))
+                ids.append(int(chunk_id))
+        vectors = np.stack([self.vectors.reconstruct(i) for i in ids]) if ids else np.zeros((0, self.manifest.dimension))
+        return chunks, vectors.astype(np.float32)
 
     def article_text(self, article_id: str) -> str:
         """The cleaned article text that chunk offsets point into."""

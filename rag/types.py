@@ -88,6 +88,8 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Hit, ...] = field(default=())
     hits: tuple[Hit, ...] = field(default=())
+    method: str = "generated"  # generated | extractive | fallback (extractive after failed checks) | abstained
+    prompt_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "language": self.language,
+            "method": self.method,
             "citations": [c.to_dict() for c in self.citations],
             "hits": [dict(h.to_dict(), rank=i + 1) for i, h in enumerate(self.hits)],
         }

@@ -34,7 +34,12 @@ class FakeEmbedder:
         norm = np.linalg.norm(vector)
         return vector / norm if norm else vector
 
-    def encode_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def encode_documents(
+        self,
+        texts: Sequence[str],
+        progress: Callable[[int], None] | None = None,
+        titles: Sequence[str] | None = None,
+    ) -> np.ndarray:
         self.documents_encoded += len(texts)
         if progress:
             progress(len(texts))

@@ -76,7 +76,7 @@ def test_open_index_follows_a_rebuild(tmp_path, fake_embedder):
     (settings.seeds_dir / "new.txt").write_text("Olive harvest starts early in Sfax.", encoding="utf-8")
     build_index(settings, embedder=fake_embedder, show_progress=False)
     assert index.search("Olive harvest in Sfax", k=1)[0].article_id == "new.txt"
-    assert len(list(settings.index_dir.glob("gen-*"))) == 1
+    assert len(list(settings.index_dir.glob("gen-*"))) == 2  # the current one and the previous one
 
 
 def test_chunk_settings_reject_overlap_not_below_budget():
