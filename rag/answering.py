@@ -60,7 +60,7 @@ class Assistant:
         language = detect_language(question)
         hits = self.retrieve(question, history, exclude)
         evidence = self.evidence(question, hits)
-        if not evidence or evidence[0].score < settings.min_evidence:
+        if not evidence or evidence[0].score < self._min_evidence(language, evidence):
             yield Answer(question, NO_ANSWER[language], True, language, hits=tuple(hits), method="abstained")
             return
         finish = {"question": question, "language": language, "evidence": evidence, "hits": hits}
@@ -78,6 +78,12 @@ class Assistant:
             yield self._answer(extractive(evidence, language), "fallback", prompt_tokens, **finish)
         else:
             yield self._answer(checked, "generated", prompt_tokens, **finish)
+
+    def _min_evidence(self, language: str, evidence: Sequence[Evidence]) -> float:
+        settings = self.index.settings.answer
+        if language != detect_language(" ".join(e.text for e in evidence)):
+            return settings.min_evidence_cross_lingual
+        return settings.min_evidence
 
     def check(self, written: str, question: str, language: str, evidence: Sequence[Evidence]) -> ParsedCitations | None:
         """The generated answer with only supported, correctly cited sentences; None when it must be replaced."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 from rag.text import clean_whitespace, is_heading
 from rag.types import Article
 
-log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 # Elements that never hold article text.
@@ -157,7 +155,7 @@ def read_file(path: Path, rel: str) -> list[Article]:
     return [Article(id=rel, title=title, text=text, path=rel, content_hash=content_hash(title, text))]
 
 
-def load_articles(folder: Path) -> LoadResult:
+def load_articles(folder: Path, max_bytes: int = 10 * 2**20) -> LoadResult:
     """Every article under `folder` (sorted by path); files that fail are reported, not fatal."""
     result = LoadResult()
     root = folder.resolve()
@@ -172,10 +170,12 @@ def load_articles(folder: Path) -> LoadResult:
         if not path.resolve().is_relative_to(root):
             result.problems.append(f"{rel}: skipped, links outside {folder}")
             continue
+        size = path.stat().st_size
+        if size > max_bytes:
+            result.problems.append(f"{rel}: skipped, {size / 2**20:.1f} MB is over the {max_bytes / 2**20:g} MB limit")
+            continue
         try:
             result.articles.extend(read_file(path, rel))
         except (ArticleError, UnicodeDecodeError, OSError) as error:
             result.problems.append(f"{rel}: skipped, {error}")
-    for problem in result.problems:
-        log.warning(problem)
     return result

@@ -113,6 +113,12 @@ class AnswerSettings(BaseModel):
         description="Abstain when the best evidence sentence scores below this; bench/evidence_thresholds.py: "
         "about 10% false abstention, 70% abstention with the gold passage left out (XQuAD-ar, 200 questions).",
     )
+    min_evidence_cross_lingual: float = Field(
+        0.36,
+        ge=-1.0,
+        le=1.0,
+        description="The same threshold when the question's language differs from the articles' (cosine only).",
+    )
     support_overlap: float = Field(
         0.5, ge=0.0, le=1.0, description="Share of an answer sentence's terms its cited evidence must contain."
     )
@@ -137,6 +143,7 @@ class Settings(BaseSettings):
 
     seeds_dir: Path = Field(Path("seeds"), description="Folder of articles to index.")
     index_dir: Path = Field(Path("index"), description="Folder holding the built index.")
+    max_article_mb: float = Field(10.0, gt=0, description="Larger article files are skipped with a warning.")
     models: ModelSettings = Field(default_factory=ModelSettings)
     chunking: ChunkSettings = Field(default_factory=ChunkSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)

@@ -10,7 +10,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.lexical import analyze
-from rag.text import sentences
+from rag.text import detect_language, sentences
 from rag.types import Hit
 
 # Question words and particles that say nothing about where the answer is.
@@ -76,6 +76,8 @@ def rank_evidence(
             f"{texts[i - 1]} {text}" if i and spans[i - 1][0] is spans[i][0] else text for i, text in enumerate(texts)
         ]
     similarity = embedder.encode_documents(scored) @ embedder.encode_query(question)
+    if detect_language(question) != detect_language(" ".join(texts)):
+        lexical_weight = 0.0  # no shared words across languages: overlap would only deflate the scores
     overlap = np.array([term_overlap(question, t) if content_terms(question) else 0.0 for t in scored])
     scores = (1 - lexical_weight) * similarity + lexical_weight * overlap
     ranked = sorted(zip(spans, texts, scores), key=lambda item: -item[2])

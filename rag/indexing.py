@@ -48,14 +48,14 @@ def chunker_params(settings: Settings) -> dict[str, int | bool]:
 
 
 def _unique(articles: list[Article], problems: list[str]) -> list[Article]:
-    """Drop articles whose title and text repeat an earlier one (same content under two names)."""
+    """Drop articles whose text repeats an earlier one (the same article under two names)."""
     seen: dict[str, str] = {}
     unique = []
     for article in articles:
-        if article.content_hash in seen:
-            problems.append(f"{article.id}: skipped, same content as {seen[article.content_hash]}")
+        if article.text in seen:
+            problems.append(f"{article.id}: skipped, same content as {seen[article.text]}")
             continue
-        seen[article.content_hash] = article.id
+        seen[article.text] = article.id
         unique.append(article)
     return unique
 
@@ -105,7 +105,7 @@ def _build(settings: Settings, embedder: Embedder | None, force: bool, show_prog
     from tqdm import tqdm
 
     started = time.perf_counter()
-    loaded = load_articles(settings.seeds_dir)
+    loaded = load_articles(settings.seeds_dir, int(settings.max_article_mb * 2**20))
     articles = _unique(loaded.articles, loaded.problems)
     reason = "--rebuild" if force else staleness(settings, articles)
     if reason is None:
