@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import html
 import logging
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from rag import Answer, Assistant, Index, Settings
+from rag import Answer, Assistant, BuildReport, Index, Settings, build_index
+from rag.articles import SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,43 @@ def sources_html(answer: Answer) -> str:
     return "\n".join(boxes) + (f"<p class='how'><small>{html.escape(note)}</small></p>" if note else "")
 
 
+def build_summary(report: BuildReport) -> str:
+    """One line on what a build did, then one line per skipped file."""
+    if report.built:
+        line = (
+            f"Indexed {report.articles} articles: {report.added} added, {report.updated} updated, "
+            f"{report.removed} removed, {report.unchanged} unchanged ({report.seconds:.1f}s)."
+        )
+    else:
+        line = f"The index is up to date ({report.articles} articles)."
+    return "\n".join([line, *(f"- {p}" for p in report.problems)])
+
+
+def add_articles(paths: list[str], seeds_dir: Path, max_mb: float) -> list[str]:
+    """Copy uploaded files into the articles folder; returns one line per file refused."""
+    refused = []
+    for path in map(Path, paths or []):
+        name = path.name
+        if path.suffix.lower() not in SUFFIXES or name.startswith("."):
+            refused.append(f"{name}: not an article file ({', '.join(SUFFIXES)})")
+        elif path.stat().st_size > max_mb * 2**20:
+            refused.append(f"{name}: {path.stat().st_size / 2**20:.1f} MB is over the {max_mb:g} MB limit")
+        else:
+            shutil.copyfile(path, seeds_dir / name)
+    return refused
+
+
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The chat page: conversation on the left, sources of the latest answer on the right."""
+    settings = assistant.index.settings
+
+    def rebuild(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:  # noqa: B008 - Gradio's idiom
+        return build_summary(build_index(settings, assistant.index.embedder))
+
+    def upload(paths: list[str], progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[None, str]:  # noqa: B008
+        refused = add_articles(paths, settings.seeds_dir, settings.max_article_mb)
+        summary = build_summary(build_index(settings, assistant.index.embedder))
+        return None, "\n".join([summary, *(f"- refused {r}" for r in refused)])
 
     def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], str, str]]:
         message = (message or "").strip()
@@ -79,10 +117,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(NO_SOURCES)
+                with gr.Accordion("Articles", open=False):
+                    files = gr.File(
+                        file_count="multiple", file_types=list(SUFFIXES), label=f"Add articles (≤ {settings.max_article_mb:g} MB each)"
+                    )
+                    with gr.Row():
+                        add = gr.Button("Add and index")
+                        rebuild_button = gr.Button("Rebuild index")
+                    status = gr.Markdown()
         outputs = [chat, sources, question]
         question.submit(respond, [question, chat], outputs, api_name="ask")
         send.click(respond, [question, chat], outputs, api_name=False)
         clear.click(lambda: ([], NO_SOURCES, ""), None, outputs, api_name=False)
+        add.click(upload, files, [files, status], api_name="add_articles")
+        rebuild_button.click(rebuild, None, status, api_name="rebuild")
     return demo
 
 

@@ -196,6 +196,32 @@ def serve(
 
 
 @app.command()
+def watch(
+    seeds: Annotated[Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")] = None,
+    index_dir: IndexOption = None,
+) -> None:
+    """Keep the index in line with the articles folder: re-index whenever its files change (Ctrl-C stops)."""
+    from rag.indexing import BuildReport
+    from rag.watching import watch as watch_folder
+
+    settings = _settings(seeds_dir=seeds, index_dir=index_dir)
+
+    def report(result: BuildReport) -> None:
+        for problem in result.problems:
+            typer.echo(f"warning: {problem}", err=True)
+        typer.echo(
+            f"{result.articles} articles: {result.added} added, {result.updated} updated, {result.removed} removed, "
+            f"{result.unchanged} unchanged ({result.seconds:.1f}s)"
+        )
+
+    typer.echo(f"watching {settings.seeds_dir} (Ctrl-C to stop)")
+    try:
+        watch_folder(settings, report)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def models() -> None:
     """Download, verify and assemble the configured models into the model cache."""
     from rag.models import embedder_location, llm_location

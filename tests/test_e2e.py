@@ -169,3 +169,51 @@ def test_eval_smoke_on_40_xquad_questions():
     assert result["n_questions"] == 40 and result["mode"] == "hybrid"
     assert result["recall@5"] >= 0.95
     assert set(result["by_lang"]) == {"ar"} and result["by_lang"]["ar"]["n_questions"] == 40
+
+
+def corpus_articles(folder: Path, count: int) -> None:
+    """`count` news articles from the shared corpus, one JSON file each."""
+    from rag.evaluate import read_jsonl
+
+    for record in read_jsonl(REPO.parent / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz", count):
+        (folder / f"news-{record['id']}.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+
+
+def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(tmp_path: Path):
+    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_text((REPO / "seeds" / "miami-talks-ukraine-war-ar.txt").read_text(encoding="utf-8"))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
+    index_args = [*RAG, "index", "--seeds", str(seeds), "--index", str(index_dir)]
+    subprocess.run(index_args, check=True, capture_output=True, cwd=REPO, env=env, timeout=600)
+    corpus_articles(seeds, 150)
+    build = subprocess.Popen(index_args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(25)
+    assert build.poll() is None, "the build finished before it could be killed; give it more articles"
+    build.kill()  # SIGKILL: no cleanup runs
+    build.wait()
+    old = search(index_dir, "من هو كبير المفاوضين الأوكرانيين؟")
+    assert "رستم أوميروف" in old["hits"][0]["text"]
+    assert set(json.loads((index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json").read_text())["articles"]) == {"seed.txt"}
+    done = subprocess.run(index_args, capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "indexed 151 articles (150 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout
+    assert not list(index_dir.glob(".gen-*.tmp"))
+
+
+def test_open_api_and_app_follow_a_rebuild_without_restart(tmp_path: Path, embedder: Embedder):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_text((REPO / "seeds" / "miami-talks-ukraine-war-ar.txt").read_text(encoding="utf-8"))
+    settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+    from rag import build_index
+
+    build_index(settings, embedder, show_progress=False)
+    assistant = Assistant(Index(settings, embedder))
+    question = "ما هو أطول نهر في تونس؟"
+    assert assistant.ask(question).abstained
+    (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
+    rag("index", "--seeds", str(seeds), "--index", str(settings.index_dir))  # another process rebuilds
+    answer = assistant.ask(question)
+    assert not answer.abstained and "مجردة" in answer.text
+    assert answer.citations[0].hit.article_id == "rivers.txt"
