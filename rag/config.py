@@ -114,10 +114,11 @@ class AnswerSettings(BaseModel):
         "about 10% false abstention, 70% abstention with the gold passage left out (XQuAD-ar, 200 questions).",
     )
     min_evidence_cross_lingual: float = Field(
-        0.36,
+        0.30,
         ge=-1.0,
         le=1.0,
-        description="The same threshold when the question's language differs from the articles' (cosine only).",
+        description="The same threshold when the question's language differs from the articles' (cosine only); "
+        "on XQuAD en->ar: 3.5% false abstention, 30% abstention with the gold passage left out.",
     )
     support_overlap: float = Field(
         0.5, ge=0.0, le=1.0, description="Share of an answer sentence's terms its cited evidence must contain."
