@@ -17,8 +17,8 @@ from rag import Assistant, Settings
 from rag.evaluate import contains_answer, gold_article_id, read_jsonl, temporary_index
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-# (lexical weight, sentence context); the weight is ignored when the question's language differs.
-VARIANTS = [(0.3, True), (0.3, False), (0.5, False)]
+# (lexical weight, sentences per evidence); the weight is ignored when the question's language differs.
+VARIANTS = [(0.3, 1), (0.5, 1), (0.3, 2)]
 
 
 def main() -> None:
@@ -30,9 +30,9 @@ def main() -> None:
     passages = read_jsonl(SHARED / f"eval/{args.set}/passages.jsonl")
     questions = read_jsonl(SHARED / f"eval/{args.set}/questions.jsonl", args.limit)
     with temporary_index(settings, passages) as index:
-        for weight, context in VARIANTS:
+        for weight, window in VARIANTS:
             answer = settings.answer.model_copy(
-                update={"evidence_lexical_weight": weight, "evidence_context": context, "evidence_margin": 2.0}
+                update={"evidence_lexical_weight": weight, "evidence_window": window, "evidence_margin": 2.0}
             )
             index.settings = settings.model_copy(update={"answer": answer, "index_dir": index.settings.index_dir})
             assistant = Assistant(index)
@@ -46,7 +46,7 @@ def main() -> None:
                 absent.append(without[0].score if without else -1.0)
                 correct.append(bool(with_gold) and contains_answer(with_gold[0].text, golds))
             p, a = np.array(present), np.array(absent)
-            print(f"\n{args.set} lexical weight {weight}, context {context}: best sentence holds the answer "
+            print(f"\n{args.set} lexical weight {weight}, window {window}: best evidence holds the answer "
                   f"{np.mean(correct):.3f}")
             print("min_evidence  false_abstention  abstention(gold out)  accuracy_kept")
             for threshold in np.arange(0.2, 0.75, 0.05):

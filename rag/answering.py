@@ -41,7 +41,7 @@ class Assistant:
         relevant = [h for h in hits if h.similarity >= settings.retrieval.min_score][: settings.answer.passages]
         answer = settings.answer
         ranked = rank_evidence(
-            question, relevant, self.index.embedder, answer.evidence_lexical_weight, answer.evidence_context
+            question, relevant, self.index.embedder, answer.evidence_lexical_weight, answer.evidence_window
         )
         # A small model tends to answer from any sentence it is shown: show only close contenders.
         close = [e for e in ranked if e.score >= ranked[0].score - answer.evidence_margin] if ranked else []

@@ -46,39 +46,38 @@ def term_overlap(claim: str, source: str) -> float:
     return len(wanted & content_terms(source)) / len(wanted) if wanted else 1.0
 
 
-def split_evidence(hits: Sequence[Hit]) -> list[tuple[Hit, int, int]]:
-    """Every sentence of the hits as (hit, article start, article end), without duplicates from overlaps."""
-    seen: set[tuple[str, int]] = set()
+def split_evidence(hits: Sequence[Hit], window: int = 1) -> list[tuple[Hit, int, int]]:
+    """Runs of `window` consecutive sentences of each hit as (hit, article start, article end), once each."""
+    seen: set[tuple[str, int, int]] = set()
     found = []
     for hit in hits:
-        for segment in sentences(hit.text):
-            key = (hit.article_id, hit.start + segment.start)
-            if not segment.heading and key not in seen:
+        spans = [(hit.start + g.start, hit.start + g.end) for g in sentences(hit.text) if not g.heading]
+        for i in range(max(1, len(spans) - window + 1)):
+            run = spans[i : i + window]
+            key = (hit.article_id, run[0][0], run[-1][1])
+            if run and key not in seen:
                 seen.add(key)
-                found.append((hit, hit.start + segment.start, hit.start + segment.end))
+                found.append((hit, run[0][0], run[-1][1]))
     return found
 
 
 def rank_evidence(
-    question: str, hits: Sequence[Hit], embedder: Embedder, lexical_weight: float, context: bool = True
+    question: str, hits: Sequence[Hit], embedder: Embedder, lexical_weight: float, window: int = 1
 ) -> list[Evidence]:
-    """Sentences of the hits, best first: cosine to the question mixed with content-term overlap.
-
-    With `context`, a sentence is scored together with the one before it in its passage, so that
-    "He called these statements nonsense" still matches a question naming who made them."""
-    spans = split_evidence(hits)
+    """Non-overlapping runs of `window` sentences from the hits, best first: cosine to the question
+    mixed with content-term overlap. A run of two keeps "He called these statements nonsense"
+    together with the sentence that says whose statements they were."""
+    spans = split_evidence(hits, window)
     if not spans:
         return []
     texts = [hit.text[s - hit.start : e - hit.start] for hit, s, e in spans]
-    scored = texts
-    if context:
-        scored = [
-            f"{texts[i - 1]} {text}" if i and spans[i - 1][0] is spans[i][0] else text for i, text in enumerate(texts)
-        ]
-    similarity = embedder.encode_documents(scored) @ embedder.encode_query(question)
+    similarity = embedder.encode_documents(texts) @ embedder.encode_query(question)
     if detect_language(question) != detect_language(" ".join(texts)):
         lexical_weight = 0.0  # no shared words across languages: overlap would only deflate the scores
-    overlap = np.array([term_overlap(question, t) if content_terms(question) else 0.0 for t in scored])
+    overlap = np.array([term_overlap(question, t) if content_terms(question) else 0.0 for t in texts])
     scores = (1 - lexical_weight) * similarity + lexical_weight * overlap
-    ranked = sorted(zip(spans, texts, scores), key=lambda item: -item[2])
-    return [Evidence(hit, s, e, text, float(score)) for (hit, s, e), text, score in ranked]
+    chosen: list[Evidence] = []
+    for (hit, start, end), text, score in sorted(zip(spans, texts, scores), key=lambda item: -item[2]):
+        if not any(e.hit.article_id == hit.article_id and start < e.end and e.start < end for e in chosen):
+            chosen.append(Evidence(hit, start, end, text, float(score)))
+    return chosen

@@ -1,0 +1,75 @@
+"""Incremental indexing benchmark: full build of N corpus articles, then one article changed, then an
+unchanged re-run, each timed as a real `rag index` process (fresh embedding cache, so the full build
+embeds everything).
+
+    python bench/incremental.py [--articles 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rag.evaluate import read_jsonl
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def timed_index(seeds: Path, index: Path, env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", "--seeds", str(seeds), "--index", str(index)],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    return time.perf_counter() - started, done.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--articles", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+        seeds, index = Path(tmp) / "seeds", Path(tmp) / "index"
+        seeds.mkdir()
+        records = read_jsonl(SHARED / "corpus/antcorpus-ar-news.jsonl.gz", args.articles)
+        for record in records:
+            (seeds / f"news-{record['id']}.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(Path(tmp) / "cache"))
+        full, full_out = timed_index(seeds, index, env)
+        changed = seeds / f"news-{records[len(records) // 2]['id']}.json"
+        record = json.loads(changed.read_text(encoding="utf-8"))
+        record["text"] += "\nتحديث: أضيفت هذه الفقرة بعد النشر الأول للخبر."
+        changed.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        update, update_out = timed_index(seeds, index, env)
+        unchanged, unchanged_out = timed_index(seeds, index, env)
+        # The same one-article update inside a running process (`rag watch`, the app's rebuild button),
+        # where the embedder is already loaded.
+        os.environ["RAG_MODELS__EMBEDDING_CACHE"] = env["RAG_MODELS__EMBEDDING_CACHE"]
+        from rag import Settings, build_index
+        from rag.embedding import Embedder
+
+        settings = Settings(seeds_dir=seeds, index_dir=index)
+        embedder = Embedder(settings.models)
+        embedder.encode_query("warm up")
+        record["text"] += "\nتحديث ثان للخبر نفسه."
+        changed.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        started = time.perf_counter()
+        report = build_index(settings, embedder, show_progress=False)
+        warm = time.perf_counter() - started
+    print(f"full build ({len(records)} articles): {full:.1f}s  | {full_out}")
+    print(f"one article changed: {update:.1f}s ({100 * update / full:.1f}% of the full build)  | {update_out}")
+    print(f"unchanged re-run: {unchanged:.1f}s  | {unchanged_out}")
+    print(
+        f"one article changed, in a running process (model loaded): {warm:.1f}s ({100 * warm / full:.1f}%), "
+        f"{report.embedded} chunks embedded, {report.unchanged} articles reused"
+    )
+
+
+if __name__ == "__main__":
+    main()
