@@ -119,7 +119,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 sources = gr.HTML(NO_SOURCES)
                 with gr.Accordion("Articles", open=False):
                     files = gr.File(
-                        file_count="multiple", file_types=list(SUFFIXES), label=f"Add articles (≤ {settings.max_article_mb:g} MB each)"
+                        file_count="multiple",
+                        file_types=list(SUFFIXES),
+                        label=f"Add articles (≤ {settings.max_article_mb:g} MB each)",
                     )
                     with gr.Row():
                         add = gr.Button("Add and index")

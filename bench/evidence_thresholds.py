@@ -46,12 +46,16 @@ def main() -> None:
                 absent.append(without[0].score if without else -1.0)
                 correct.append(bool(with_gold) and contains_answer(with_gold[0].text, golds))
             p, a = np.array(present), np.array(absent)
-            print(f"\n{args.set} lexical weight {weight}, window {window}: best evidence holds the answer "
-                  f"{np.mean(correct):.3f}")
+            print(
+                f"\n{args.set} lexical weight {weight}, window {window}: best evidence holds the answer "
+                f"{np.mean(correct):.3f}"
+            )
             print("min_evidence  false_abstention  abstention(gold out)  accuracy_kept")
             for threshold in np.arange(0.2, 0.75, 0.05):
                 kept = np.mean([c and s >= threshold for c, s in zip(correct, present)])
-                print(f"{threshold:12.2f}  {np.mean(p < threshold):16.3f}  {np.mean(a < threshold):20.3f}  {kept:13.3f}")
+                print(
+                    f"{threshold:12.2f}  {np.mean(p < threshold):16.3f}  {np.mean(a < threshold):20.3f}  {kept:13.3f}"
+                )
 
 
 if __name__ == "__main__":

@@ -64,16 +64,22 @@ def main() -> None:
             lexical_r5 = ranks(lambda d, lex: convex_mix({i: 0.0 for i in d}, lex, 1.0), cases)
             slices = {
                 "all": cases,
-                "dense ahead": [c for c, d, x in zip(cases, dense_r5, lexical_r5) if d and d <= 5 and not (x and x <= 5)],
-                "lexical ahead": [c for c, d, x in zip(cases, dense_r5, lexical_r5) if x and x <= 5 and not (d and d <= 5)],
+                "dense ahead": [
+                    c for c, d, x in zip(cases, dense_r5, lexical_r5) if d and d <= 5 and not (x and x <= 5)
+                ],
+                "lexical ahead": [
+                    c for c, d, x in zip(cases, dense_r5, lexical_r5) if x and x <= 5 and not (d and d <= 5)
+                ],
             }
             cross = sum(detect_language(q["question"]) != "ar" for q, *_ in cases)
             print(f"\n## {name}: {len(cases)} questions, {len(extra)} distractors, {cross} not in Arabic")
             print(f"{'fusion':14} {'weight':>6} " + " ".join(f"{s + ' r@1/r@5':>24}" for s in slices))
             for label, fuse in (("lexical only", None), ("convex", convex_mix), ("rrf", rrf)):
                 for weight in [1.0] if fuse is None else WEIGHTS:
+
                     def run(d: dict, lex: dict, w: float = weight, f=fuse) -> list[tuple[int, float]]:
                         return convex_mix({i: 0.0 for i in d}, lex, 1.0) if f is None else f(d, lex, w)
+
                     cells = []
                     for subset in slices.values():
                         m = retrieval_metrics(ranks(run, subset), [1, 5])

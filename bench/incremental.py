@@ -25,7 +25,10 @@ def timed_index(seeds: Path, index: Path, env: dict[str, str]) -> tuple[float, s
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "rag.cli", "index", "--seeds", str(seeds), "--index", str(index)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return time.perf_counter() - started, done.stdout.strip()
 

@@ -1,8 +1,8 @@
 """Offline question answering over news articles, with cited passages.
 
-    from rag import Index
-    for hit in Index.open("index").search("من هو كبير المفاوضين الأوكرانيين؟", k=3):
-        print(hit.score, hit.title, hit.text)
+from rag import Index
+for hit in Index.open("index").search("من هو كبير المفاوضين الأوكرانيين؟", k=3):
+    print(hit.score, hit.title, hit.text)
 """
 
 from rag.answering import Assistant

@@ -122,9 +122,7 @@ class Assistant:
             Citation(n, evidence[n - 1].hit, evidence[n - 1].start, evidence[n - 1].end) for n in parsed.numbers
         )
         passages = tuple(dict.fromkeys(e.hit for e in evidence))
-        return Answer(
-            question, parsed.text, False, language, citations, passages, tuple(hits), method, prompt_tokens
-        )
+        return Answer(question, parsed.text, False, language, citations, passages, tuple(hits), method, prompt_tokens)
 
     def ask(self, question: str, history: Sequence[str] = (), exclude: frozenset[str] = frozenset()) -> Answer:
         """The final Answer, without streaming."""

@@ -12,7 +12,6 @@ from typing import Any
 from rag.text import clean_whitespace, is_heading
 from rag.types import Article
 
-
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 # Elements that never hold article text.
 HTML_NOISE = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "button")

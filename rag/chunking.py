@@ -32,8 +32,6 @@ def _fit(text: str, segment: Segment, count: TokenCounter, budget: int) -> list[
     return pieces
 
 
-
-
 def chunk_article(article: Article, count: TokenCounter, settings: ChunkSettings) -> list[Chunk]:
     """Chunks of `article` that never cut a sentence unless it alone exceeds the budget."""
     text = article.text

@@ -46,7 +46,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
 
 @app.command()
 def index(
-    seeds: Annotated[Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")] = None,
+    seeds: Annotated[
+        Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")
+    ] = None,
     index_dir: IndexOption = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything, even unchanged articles.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Exit if another build is running.")] = False,
@@ -124,7 +126,9 @@ def eval_(
     passages: Annotated[Path, typer.Option(help="Passages JSONL: id, lang, title, text.")],
     questions: Annotated[Path, typer.Option(help="Questions JSONL: id, lang, question, passage_id.")],
     k: Annotated[str, typer.Option("--k", help="Cut-offs for recall, comma-separated.")] = "1,5,10",
-    mode: Annotated[str | None, typer.Option(help="dense, lexical, hybrid, or a comma list (default: settings.retrieval.mode).")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="dense, lexical, hybrid, or a comma list (default: settings.retrieval.mode).")
+    ] = None,
     distractors: Annotated[Path | None, typer.Option(help="Extra articles (corpus JSONL[.gz]) mixed in.")] = None,
     max_distractors: Annotated[int, typer.Option(min=0, help="How many distractor articles.")] = 500,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
@@ -164,8 +168,11 @@ def eval_(
             run.update(answer_mode=settings.answer.mode)
             for result in scored:
                 run["unanswerable" if result["unanswerable_mode"] else "answers"] = result
-                run.update({k: v for k, v in result.items() if k not in ("n_questions", "unanswerable_mode")}
-                           if not result["unanswerable_mode"] else {"abstention_rate": result["abstention_rate"]})
+                run.update(
+                    {k: v for k, v in result.items() if k not in ("n_questions", "unanswerable_mode")}
+                    if not result["unanswerable_mode"]
+                    else {"abstention_rate": result["abstention_rate"]}
+                )
     if as_json:
         typer.echo(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}, ensure_ascii=False, indent=2))
         return
@@ -197,7 +204,9 @@ def serve(
 
 @app.command()
 def watch(
-    seeds: Annotated[Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")] = None,
+    seeds: Annotated[
+        Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")
+    ] = None,
     index_dir: IndexOption = None,
 ) -> None:
     """Keep the index in line with the articles folder: re-index whenever its files change (Ctrl-C stops)."""

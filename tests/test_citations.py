@@ -29,7 +29,11 @@ def test_parse_citations(raw, text, numbers):
 
 @pytest.mark.parametrize(
     ("raw", "text"),
-    [("[2] باريس", "باريس [2]"), ("[1] Paris is the capital.", "Paris is the capital [1]."), ("[1] a [2] b.", "[1] a [2] b.")],
+    [
+        ("[2] باريس", "باريس [2]"),
+        ("[1] Paris is the capital.", "Paris is the capital [1]."),
+        ("[1] a [2] b.", "[1] a [2] b."),
+    ],
 )
 def test_leading_citation_moves_to_the_end(raw, text):
     assert parse_citations(raw, passages=2).text == text

@@ -133,7 +133,11 @@ def test_chat_app_answers_through_gradio_client(index_dir: Path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     server = subprocess.Popen(
         [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}/"
@@ -162,8 +166,14 @@ def test_eval_smoke_on_40_xquad_questions():
     """`rag eval` with the real pipeline on a 40-question slice of XQuAD-ar."""
     xquad = REPO.parent / "shared" / "eval" / "xquad_ar"
     done = rag(
-        "eval", "--passages", str(xquad / "passages.jsonl"), "--questions", str(xquad / "questions.jsonl"),
-        "--limit", "40", "--json",
+        "eval",
+        "--passages",
+        str(xquad / "passages.jsonl"),
+        "--questions",
+        str(xquad / "questions.jsonl"),
+        "--limit",
+        "40",
+        "--json",
     )
     result = json.loads(done.stdout)
     assert result["n_questions"] == 40 and result["mode"] == "hybrid"
@@ -187,14 +197,18 @@ def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(tmp_path
     index_args = [*RAG, "index", "--seeds", str(seeds), "--index", str(index_dir)]
     subprocess.run(index_args, check=True, capture_output=True, cwd=REPO, env=env, timeout=600)
     corpus_articles(seeds, 150)
-    build = subprocess.Popen(index_args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    build = subprocess.Popen(
+        index_args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     time.sleep(25)
     assert build.poll() is None, "the build finished before it could be killed; give it more articles"
     build.kill()  # SIGKILL: no cleanup runs
     build.wait()
     old = search(index_dir, "من هو كبير المفاوضين الأوكرانيين؟")
     assert "رستم أوميروف" in old["hits"][0]["text"]
-    assert set(json.loads((index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json").read_text())["articles"]) == {"seed.txt"}
+    assert set(
+        json.loads((index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json").read_text())["articles"]
+    ) == {"seed.txt"}
     done = subprocess.run(index_args, capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "indexed 151 articles (150 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout

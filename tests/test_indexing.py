@@ -103,7 +103,9 @@ def test_bad_inputs_are_reported_and_good_articles_indexed(settings, fake_embedd
     (seeds / "undecodable.txt").write_bytes(bytes(range(0x80, 0x100)) * 8)
     (seeds / "huge.txt").write_bytes(b"a" * (11 * 2**20))
     (seeds / "scripts.html").write_text(
-        "<html><script>" + "var x = 1;" * 500 + "</script><style>p{}</style><body><p>خبر عن مهرجان الزيتون.</p></body></html>",
+        "<html><script>"
+        + "var x = 1;" * 500
+        + "</script><style>p{}</style><body><p>خبر عن مهرجان الزيتون.</p></body></html>",
         encoding="utf-8",
     )
     (seeds / "copy of article-1.txt").write_text(ARTICLES["article-1.txt"], encoding="utf-8")

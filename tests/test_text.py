@@ -26,7 +26,13 @@ def test_detect_language(text, language):
 def test_arabic_sentences_split_on_arabic_and_latin_punctuation():
     text = "هل وصل الوفد؟ نعم، وصل صباحا. ثم بدأ الاجتماع؛ واستمر ساعتين!\nسطر جديد بلا نقطة في آخره"
     got = [text[s.start : s.end] for s in sentences(text)]
-    assert got == ["هل وصل الوفد؟", "نعم، وصل صباحا.", "ثم بدأ الاجتماع؛", "واستمر ساعتين!", "سطر جديد بلا نقطة في آخره"]
+    assert got == [
+        "هل وصل الوفد؟",
+        "نعم، وصل صباحا.",
+        "ثم بدأ الاجتماع؛",
+        "واستمر ساعتين!",
+        "سطر جديد بلا نقطة في آخره",
+    ]
 
 
 def test_heading_lines_are_marked():
