@@ -96,26 +96,27 @@ def search(
 
 @app.command()
 def ask(question: str, index_dir: IndexOption = None, as_json: JsonOption = False) -> None:
-    """Answer a question from the articles, citing passages as [n]."""
+    """Answer a question from the articles, citing the supporting sentences as [n]."""
     from rag.answering import Assistant
     from rag.types import Answer
 
     settings = _settings(index_dir=index_dir)
     assistant = Assistant(_open_index(settings))
+    live = not as_json and sys.stderr.isatty()
     shown = ""
     answer: Answer | None = None
     for event in assistant.stream(question):
         if isinstance(event, Answer):
             answer = event
-        elif not as_json and sys.stdout.isatty():
-            typer.echo(event[len(shown) :], nl=False)
+        elif live:  # the model's raw words, dimmed on stderr; the checked answer follows on stdout
+            typer.secho(event[len(shown) :], nl=False, err=True, dim=True)
             shown = event
     assert answer is not None
+    if shown:
+        typer.echo("", err=True)
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
-    if shown:
-        typer.echo("\r\033[K", nl=False)  # replace the raw stream with the checked answer
     typer.echo(answer.text)
     for citation in answer.citations:
         typer.echo(f"\n[{citation.n}] {citation.hit.title} ({citation.hit.article_id})\n    {citation.span_text}")
