@@ -17,20 +17,21 @@ from rag import Assistant, Settings
 from rag.evaluate import contains_answer, gold_article_id, read_jsonl, temporary_index
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-# (lexical weight, sentences per evidence); the weight is ignored when the question's language differs.
-VARIANTS = [(0.3, 1), (0.5, 1), (0.3, 2)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=200, help="questions per set")
     parser.add_argument("--set", default="xquad_ar", help="eval folder under shared/eval")
+    parser.add_argument("--weights", default="0.3", help="evidence lexical weights (ignored across languages)")
+    parser.add_argument("--windows", default="1,2", help="sentences per piece of evidence")
     args = parser.parse_args()
     settings = Settings()
     passages = read_jsonl(SHARED / f"eval/{args.set}/passages.jsonl")
     questions = read_jsonl(SHARED / f"eval/{args.set}/questions.jsonl", args.limit)
     with temporary_index(settings, passages) as index:
-        for weight, window in VARIANTS:
+        variants = [(float(w), int(n)) for w in args.weights.split(",") for n in args.windows.split(",")]
+        for weight, window in variants:
             answer = settings.answer.model_copy(
                 update={"evidence_lexical_weight": weight, "evidence_window": window, "evidence_margin": 2.0}
             )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,15 @@ class Embedder:
             log.info("loading embedder %s (%s)", location, self._settings.embed_dtype)
             self._model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
         return self._model
+
+    @contextlib.contextmanager
+    def uncached(self) -> Iterator[None]:
+        """Within the block, embed everything afresh (to measure cold latency)."""
+        saved, self._cache = self._cache, None
+        try:
+            yield
+        finally:
+            self._cache = saved
 
     @property
     def dimension(self) -> int:
