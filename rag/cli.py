@@ -137,6 +137,9 @@ def eval_(
     unanswerable: Annotated[
         bool, typer.Option("--unanswerable", help="Also ask each question with its gold passage left out.")
     ] = False,
+    warm: Annotated[
+        bool, typer.Option("--warm", help="Reuse cached embeddings when answering (faster; timings then understate).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Measure retrieval (recall@k, MRR@10) and answers on a QA set, with a temporary index built by the real pipeline."""
@@ -162,7 +165,7 @@ def eval_(
         answer_runs = [False] * answers + [True] * unanswerable
         if answer_runs:
             assistant = Assistant(index)
-            scored = [evaluate_answers(assistant, asked, u, show_progress=not as_json) for u in answer_runs]
+            scored = [evaluate_answers(assistant, asked, u, not as_json, cold=not warm) for u in answer_runs]
     for run in runs:
         run.update(questions=str(questions), distractors=len(extra))
         if answer_runs:
