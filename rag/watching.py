@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from rag.config import Settings
+from rag.embedding import Embedder
 from rag.indexing import BuildReport, build_index
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ def watch(
     on_build: Callable[[BuildReport], None],
     quiet_seconds: float = 2.0,
     stop: threading.Event | None = None,
+    embedder: Embedder | None = None,
 ) -> None:
     """Build once, then again each time the folder has been quiet for `quiet_seconds` after a change."""
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -31,7 +33,8 @@ def watch(
                 changed.set()
 
     stop = stop or threading.Event()
-    on_build(build_index(settings, show_progress=False))
+    embedder = embedder or Embedder(settings.models)  # loaded once, reused by every rebuild
+    on_build(build_index(settings, embedder, show_progress=False))
     observer = Observer()
     observer.schedule(Handler(), str(settings.seeds_dir), recursive=True)
     observer.start()
@@ -42,7 +45,7 @@ def watch(
             while changed.is_set():  # wait until writes settle
                 changed.clear()
                 time.sleep(quiet_seconds)
-            on_build(build_index(settings, show_progress=False))
+            on_build(build_index(settings, embedder, show_progress=False))
     finally:
         observer.stop()
         observer.join()
