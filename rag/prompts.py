@@ -10,8 +10,9 @@ NO_ANSWER = {
     "en": "The articles do not contain the answer to this question.",
 }
 LANGUAGE_NAME = {"ar": "Arabic", "en": "English"}
-# Extractive answers quote the evidence sentence after this lead, in the question's language.
-ACCORDING_TO = {"ar": "بحسب [{n}]: {sentence}", "en": "According to [{n}]: {sentence}"}
+# Extractive answers quote the evidence after this lead, in the question's language. The quote is a
+# paragraph of its own so that it takes its own reading direction (an Arabic quote in an English answer).
+ACCORDING_TO = {"ar": "بحسب [{n}]:\n\n{sentence}", "en": "According to [{n}]:\n\n{sentence}"}
 
 INSTRUCTIONS = (
     "Answer the question using only the numbered sentences from news articles. Reply in {language} with one or two short "

@@ -61,7 +61,7 @@ def test_arabic_question_ranks_the_negotiator_passage_first(index_dir: Path):
     top = result["hits"][0]
     assert "رستم أوميروف" in top["text"]
     assert set(top) >= {"rank", "score", "text", "article_id", "title", "path", "start", "end"}
-    assert top["rank"] == 1 and top["article_id"] == "miami-talks-ukraine-war-ar.txt"
+    assert top["rank"] == 1 and top["article_id"] == "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt"
     article = (REPO / "seeds" / top["path"]).read_text(encoding="utf-8")
     assert article[top["start"] : top["end"]] == top["text"]
 
@@ -203,7 +203,7 @@ def corpus_articles(folder: Path, count: int) -> None:
 def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(tmp_path: Path):
     seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
     seeds.mkdir()
-    (seeds / "seed.txt").write_text((REPO / "seeds" / "miami-talks-ukraine-war-ar.txt").read_text(encoding="utf-8"))
+    (seeds / "seed.txt").write_text((REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8"))
     env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
     index_args = [*RAG, "index", "--seeds", str(seeds), "--index", str(index_dir)]
     subprocess.run(index_args, check=True, capture_output=True, cwd=REPO, env=env, timeout=600)
@@ -229,7 +229,7 @@ def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(tmp_path
 def test_open_api_and_app_follow_a_rebuild_without_restart(tmp_path: Path, embedder: Embedder):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    (seeds / "seed.txt").write_text((REPO / "seeds" / "miami-talks-ukraine-war-ar.txt").read_text(encoding="utf-8"))
+    (seeds / "seed.txt").write_text((REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8"))
     settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
     from rag import build_index
 
