@@ -24,16 +24,9 @@ class Assistant:
         settings = index.settings
         self.generator = generator or Generator(settings.models, settings.answer)
 
-    def retrieve(self, question: str, history: Sequence[str] = (), exclude: frozenset[str] = frozenset()) -> list[Hit]:
-        """Hits for the question; a follow-up is also searched together with the previous question."""
-        k = self.index.settings.retrieval.k
-        best = {h.chunk_id: h for h in self.index.search(question, k, exclude=exclude)}
-        if history:
-            # "And who leads it?" only makes sense with the question before it.
-            for hit in self.index.search(f"{history[-1]} {question}", k, exclude=exclude):
-                if hit.chunk_id not in best or hit.score > best[hit.chunk_id].score:
-                    best[hit.chunk_id] = hit
-        return sorted(best.values(), key=lambda h: h.score, reverse=True)[:k]
+    def retrieve(self, question: str, exclude: frozenset[str] = frozenset()) -> list[Hit]:
+        """Hits for the question (`exclude` leaves articles out, as if not indexed)."""
+        return self.index.search(question, self.index.settings.retrieval.k, exclude=exclude)
 
     def evidence(self, question: str, hits: Sequence[Hit]) -> list[Evidence]:
         """The best sentences of the relevant hits, best first (empty when none is relevant)."""
@@ -58,9 +51,14 @@ class Assistant:
             raise ValueError("question is empty")
         settings = self.index.settings.answer
         language = detect_language(question)
-        hits = self.retrieve(question, history, exclude)
+        hits = self.retrieve(question, exclude)
         evidence = self.evidence(question, hits)
-        if not evidence or evidence[0].score < self._min_evidence(language, evidence):
+        if history and not self._sufficient(language, evidence):
+            # "And what did he say?" only makes sense with the question before it.
+            contextual = f"{history[-1]} {question}"
+            hits = self.retrieve(contextual, exclude)
+            evidence = self.evidence(contextual, hits)
+        if not self._sufficient(language, evidence):
             yield Answer(question, NO_ANSWER[language], True, language, hits=tuple(hits), method="abstained")
             return
         finish = {"question": question, "language": language, "evidence": evidence, "hits": hits}
@@ -79,11 +77,13 @@ class Assistant:
         else:
             yield self._answer(checked, "generated", prompt_tokens, **finish)
 
-    def _min_evidence(self, language: str, evidence: Sequence[Evidence]) -> float:
+    def _sufficient(self, language: str, evidence: Sequence[Evidence]) -> bool:
+        """Whether the best evidence is strong enough to answer from (else abstain)."""
+        if not evidence:
+            return False
         settings = self.index.settings.answer
-        if language != detect_language(" ".join(e.text for e in evidence)):
-            return settings.min_evidence_cross_lingual
-        return settings.min_evidence
+        cross_lingual = language != detect_language(" ".join(e.text for e in evidence))
+        return evidence[0].score >= (settings.min_evidence_cross_lingual if cross_lingual else settings.min_evidence)
 
     def check(self, written: str, question: str, language: str, evidence: Sequence[Evidence]) -> ParsedCitations | None:
         """The generated answer with only supported, correctly cited sentences; None when it must be replaced."""

@@ -203,7 +203,9 @@ def corpus_articles(folder: Path, count: int) -> None:
 def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(tmp_path: Path):
     seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
     seeds.mkdir()
-    (seeds / "seed.txt").write_text((REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8"))
+    (seeds / "seed.txt").write_text(
+        (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
+    )
     env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
     index_args = [*RAG, "index", "--seeds", str(seeds), "--index", str(index_dir)]
     subprocess.run(index_args, check=True, capture_output=True, cwd=REPO, env=env, timeout=600)
@@ -229,7 +231,9 @@ def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(tmp_path
 def test_open_api_and_app_follow_a_rebuild_without_restart(tmp_path: Path, embedder: Embedder):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    (seeds / "seed.txt").write_text((REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8"))
+    (seeds / "seed.txt").write_text(
+        (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
+    )
     settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
     from rag import build_index
 
@@ -242,3 +246,15 @@ def test_open_api_and_app_follow_a_rebuild_without_restart(tmp_path: Path, embed
     answer = assistant.ask(question)
     assert not answer.abstained and "مجردة" in answer.text
     assert answer.citations[0].hit.article_id == "rivers.txt"
+
+
+def test_follow_up_questions_in_one_conversation(index_dir: Path, embedder: Embedder):
+    assistant = Assistant(Index(Settings(index_dir=index_dir), embedder))
+    first = assistant.ask("من هو كبير المفاوضين الأوكرانيين؟")
+    assert "رستم أوميروف" in first.text
+    # A new topic in the same conversation is answered on its own terms...
+    second = assistant.ask("Who is the Kremlin spokesman?", history=[first.question])
+    assert "ديمتري بيسكوف" in second.text
+    # ...and a question that only makes sense after the previous one is read with it.
+    third = assistant.ask("وماذا قال عن الاجتماع؟", history=[first.question, second.question])
+    assert not third.abstained and third.citations
