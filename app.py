@@ -140,9 +140,10 @@ def serve(settings: Settings | None = None) -> None:
     """Load the models, then serve the UI on settings.server (127.0.0.1:7860 by default)."""
     settings = settings or Settings()
     assistant = Assistant(Index(settings))
-    # Load both models before listening, so the first question does not wait for them.
+    # Load the models before listening, so the first question does not wait for them.
     assistant.index.embedder.encode_query("warm up")
-    assistant.generator.llm  # noqa: B018 - property access loads the model
+    if settings.answer.mode == "generate":
+        assistant.generator.llm  # noqa: B018 - property access loads the model
     demo = build_app(assistant)
     demo.queue().launch(
         server_name=settings.server.host, server_port=settings.server.port or None, css=CSS, footer_links=["api"]
