@@ -12,7 +12,7 @@ from rag.evidence import Evidence, rank_evidence, term_overlap
 from rag.generation import Generator
 from rag.prompts import ACCORDING_TO, NO_ANSWER
 from rag.retrieval import Index
-from rag.text import detect_language
+from rag.text import crosses_languages, detect_language
 from rag.types import Answer, Citation, Hit
 
 
@@ -53,12 +53,12 @@ class Assistant:
         language = detect_language(question)
         hits = self.retrieve(question, exclude)
         evidence = self.evidence(question, hits)
-        if history and not self._sufficient(language, evidence):
+        if history and not self._sufficient(question, evidence):
             # "And what did he say?" only makes sense with the question before it.
             contextual = f"{history[-1]} {question}"
             hits = self.retrieve(contextual, exclude)
             evidence = self.evidence(contextual, hits)
-        if not self._sufficient(language, evidence):
+        if not self._sufficient(question, evidence):
             yield Answer(question, NO_ANSWER[language], True, language, hits=tuple(hits), method="abstained")
             return
         finish = {"question": question, "language": language, "evidence": evidence, "hits": hits}
@@ -77,13 +77,13 @@ class Assistant:
         else:
             yield self._answer(checked, "generated", prompt_tokens, **finish)
 
-    def _sufficient(self, language: str, evidence: Sequence[Evidence]) -> bool:
+    def _sufficient(self, question: str, evidence: Sequence[Evidence]) -> bool:
         """Whether the best evidence is strong enough to answer from (else abstain)."""
         if not evidence:
             return False
         settings = self.index.settings.answer
-        cross_lingual = language != detect_language(" ".join(e.text for e in evidence))
-        return evidence[0].score >= (settings.min_evidence_cross_lingual if cross_lingual else settings.min_evidence)
+        cross = crosses_languages(question, [e.text for e in evidence])
+        return evidence[0].score >= (settings.min_evidence_cross_lingual if cross else settings.min_evidence)
 
     def check(self, written: str, question: str, language: str, evidence: Sequence[Evidence]) -> ParsedCitations | None:
         """The generated answer with only supported, correctly cited sentences; None when it must be replaced."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.lexical import analyze
-from rag.text import detect_language, sentences
+from rag.text import crosses_languages, sentences
 from rag.types import Hit
 
 # Question words and particles that say nothing about where the answer is.
@@ -72,7 +72,7 @@ def rank_evidence(
         return []
     texts = [hit.text[s - hit.start : e - hit.start] for hit, s, e in spans]
     similarity = embedder.encode_documents(texts) @ embedder.encode_query(question)
-    if detect_language(question) != detect_language(" ".join(texts)):
+    if crosses_languages(question, texts):
         lexical_weight = 0.0  # no shared words across languages: overlap would only deflate the scores
     overlap = np.array([term_overlap(question, t) if content_terms(question) else 0.0 for t in texts])
     scores = (1 - lexical_weight) * similarity + lexical_weight * overlap

@@ -12,7 +12,7 @@ from rag.embedding import Embedder
 from rag.fusion import convex_mix
 from rag.indexing import chunker_params
 from rag.store import IndexMismatchError, Store, current_generation
-from rag.text import detect_language
+from rag.text import crosses_languages
 from rag.types import Hit
 
 MODES = ("dense", "lexical", "hybrid")
@@ -95,10 +95,9 @@ class Index:
         dense_top = [(i, s) for i, s in store.nearest(vector, n) if i not in hidden]
         lexical_top = [i for i, _ in store.lexical.search(query, n) if i not in hidden]
         ids = list(dict.fromkeys([i for i, _ in dense_top] + lexical_top))
-        weight = settings.lexical_weight
         top_texts = [h.text for h in store.hits(dense_top[:3], dict(dense_top[:3]))]
-        if top_texts and detect_language(query) != detect_language(" ".join(top_texts)):
-            weight = settings.cross_lingual_lexical_weight
+        cross = crosses_languages(query, top_texts)
+        weight = settings.cross_lingual_lexical_weight if cross else settings.lexical_weight
         return convex_mix(store.similarities(vector, ids), store.lexical.scores(query, ids), weight)[:k]
 
     def article_text(self, article_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 ARABIC_LETTER = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
@@ -32,6 +33,11 @@ def detect_language(text: str) -> str:
     if arabic == 0 and latin == 0:
         return "en"
     return "ar" if arabic * 2 >= latin else "en"
+
+
+def crosses_languages(query: str, passages: Sequence[str]) -> bool:
+    """True when the query is in another language than the passages (lexical matching cannot help)."""
+    return bool(passages) and detect_language(query) != detect_language(" ".join(passages))
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,11 @@ def test_normalize(raw, normalised):
 
 def test_tokens_are_normalised_words():
     assert tokens("قال بيسكوف: “الاجتماع” مهمّ [1].") == ["قال", "بيسكوف", "الاجتماع", "مهم", "1"]
+
+
+def test_crosses_languages():
+    from rag.text import crosses_languages
+
+    assert crosses_languages("Who is the Kremlin spokesman?", ["علّق المتحدث باسم الكرملين"])
+    assert not crosses_languages("من هو المتحدث؟", ["علّق المتحدث باسم الكرملين"])
+    assert not crosses_languages("Who?", [])
