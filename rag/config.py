@@ -37,7 +37,12 @@ class ModelSettings(BaseModel):
         "or a path to any .gguf file.",
     )
     llm_context: int = Field(4096, ge=512, description="llama.cpp context window in tokens.")
-    llm_threads: int | None = Field(None, ge=1, description="llama.cpp threads (None: all cores).")
+    llm_threads: int | None = Field(
+        None,
+        ge=1,
+        description="llama.cpp threads (None: llama-cpp-python's default, half the cores; 1 and 2 threads gave the "
+        "same time to first token here, bench/trials.py).",
+    )
 
 
 class ChunkSettings(BaseModel):
@@ -74,6 +79,12 @@ class RetrievalSettings(BaseModel):
         ge=0.0,
         le=1.0,
         description="Lexical weight when the query's language differs from the passages' (BM25 can't bridge it).",
+    )
+    hnsw_from: int = Field(
+        50_000,
+        ge=1,
+        description="Indexes of this many chunks or more search vectors through an HNSW graph (approximate) "
+        "instead of exactly: at 100k chunks exact search took 20 ms a query here.",
     )
     min_score: float = Field(
         0.20,

@@ -127,7 +127,7 @@ def _build(settings: Settings, embedder: Embedder | None, force: bool, show_prog
     if kept_vectors is not None and len(kept_chunks):
         chunks, vectors = kept_chunks + chunks, np.vstack([kept_vectors, vectors])
     manifest = Manifest(embedder=embedder.name, dimension=embedder.dimension, chunking=chunker_params(settings))
-    write_index(settings.index_dir, manifest, articles, chunks, vectors)
+    write_index(settings.index_dir, manifest, articles, chunks, vectors, settings.retrieval.hnsw_from)
     current = {a.id for a in articles}
     return BuildReport(
         True,

@@ -18,7 +18,7 @@ CONJUNCTION = re.compile(r"^[وف](?=(?:ال|بال|كال|لل)..)")
 
 
 @functools.cache
-def _stemmer(language: str):  # noqa: ANN202 - PyStemmer has no type hints
+def _stemmer(language: str):
     import Stemmer
 
     return Stemmer.Stemmer(language)
@@ -30,23 +30,29 @@ def analyze(text: str) -> list[str]:
     The stemmer sees ة / ى as written, with a final ه read as ة so both spellings share a stem, and
     without a conjunction glued to the article. On XQuAD-ar (BM25 alone, whole passages) recall@1 /
     @5: raw words 0.817 / 0.936, normalised then stemmed 0.858 / 0.963, this 0.875 / 0.969."""
-    words = TOKEN.findall(fold(text))
-    arabic = [w for w in words if ARABIC_LETTER.search(w)]
-    spelled = [CONJUNCTION.sub("", w[:-1] + "ة" if len(w) > 3 and w.endswith("ه") else w) for w in arabic]
-    stems = dict(zip(arabic, _stemmer("arabic").stemWords(spelled)))
-    other = [w for w in words if w not in stems]
-    stems.update(zip(other, _stemmer("english").stemWords(other)))
+    return [term(word) for word in TOKEN.findall(fold(text))]
+
+
+@functools.lru_cache(maxsize=2**18)
+def term(word: str) -> str:
+    """The index term of one folded word (cached: news vocabulary is small next to its word count)."""
+    if ARABIC_LETTER.search(word):
+        spelled = CONJUNCTION.sub("", word[:-1] + "ة" if len(word) > 3 and word.endswith("ه") else word)
+        stem = _stemmer("arabic").stemWord(spelled)
+    else:
+        stem = _stemmer("english").stemWord(word)
     # Stemming may bring back letter variants (e.g. a final ة); fold them again.
-    return [normalize(stems[w]) for w in words]
+    return normalize(stem)
 
 
 class LexicalIndex:
     """BM25 (bm25s) over chunk texts, answering with chunk ids."""
 
-    def __init__(self, model, chunk_ids: np.ndarray) -> None:  # noqa: ANN001 - bm25s.BM25
+    def __init__(self, model, chunk_ids: np.ndarray) -> None:
         self._model = model
         self._chunk_ids = chunk_ids
         self._position: dict[int, int] | None = None
+        self._last: tuple[str, np.ndarray | None] | None = None
 
     @classmethod
     def build(cls, chunk_ids: Sequence[int], texts: Sequence[str]) -> LexicalIndex:
@@ -69,12 +75,22 @@ class LexicalIndex:
         model = bm25s.BM25.load(str(source), show_progress=False)
         return cls(model, np.asarray(json.loads((source / "chunk_ids.json").read_text()), dtype=np.int64))
 
+    def _all_scores(self, query: str) -> np.ndarray | None:
+        """BM25 score of every chunk, in index order (None when no query term is indexed); the last
+        query's are kept, since fusion asks again for the query just searched."""
+        last = self._last
+        if last is not None and last[0] == query:
+            return last[1]
+        terms = [t for t in analyze(query) if t in self._model.vocab_dict]
+        every = np.asarray(self._model.get_scores(terms), dtype=np.float32) if terms and len(self._chunk_ids) else None
+        self._last = (query, every)
+        return every
+
     def scores(self, query: str, chunk_ids: Sequence[int]) -> dict[int, float]:
         """BM25 score of the query for each given chunk (0 when it shares no term)."""
-        terms = [t for t in analyze(query) if t in self._model.vocab_dict]
-        if not terms or not chunk_ids:
+        every = self._all_scores(query)
+        if every is None:
             return {int(i): 0.0 for i in chunk_ids}
-        every = self._model.get_scores(terms)
         position = self._positions()
         return {int(i): float(every[position[int(i)]]) for i in chunk_ids}
 
@@ -85,9 +101,13 @@ class LexicalIndex:
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) of up to k chunks sharing a term with the query, best first."""
-        terms = [t for t in analyze(query) if t in self._model.vocab_dict]
-        size = len(self._chunk_ids)
-        if not terms or size == 0:
+        every = self._all_scores(query)
+        if every is None:
             return []
-        documents, scores = self._model.retrieve([terms], k=min(k, size), show_progress=False)
-        return [(int(self._chunk_ids[d]), float(s)) for d, s in zip(documents[0], scores[0]) if s > 0]
+        # Top k among the chunks that score at all: most score 0, and ties make a full argpartition slow
+        # (15 ms instead of 1 at 100k chunks).
+        scoring = np.flatnonzero(every > 0)
+        if len(scoring) > k:
+            scoring = scoring[np.argpartition(-every[scoring], k - 1)[:k]]
+        best = scoring[np.argsort(-every[scoring], kind="stable")]
+        return [(int(self._chunk_ids[p]), float(every[p])) for p in best]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,19 @@ from rag.types import Hit
 MODES = ("dense", "lexical", "hybrid")
 
 
+class Stopwatch:
+    """Seconds per stage: `lap(stage)` ends the stage that started at the previous lap (or creation)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = self.laps.get(stage, 0.0) + now - self._last
+        self._last = now
+
+
 class Index:
     """A built index plus the embedder that queries it; follows rebuilds without reopening."""
 
@@ -26,6 +41,8 @@ class Index:
         self.embedder = embedder or Embedder(settings.models)
         self._lock = threading.Lock()
         self._store = self._open_store()
+        # Seconds spent in each stage of the latest search (embed, dense, lexical, fusion, hits), for benchmarks.
+        self.timings: dict[str, float] = {}
 
     @classmethod
     def open(
@@ -72,7 +89,10 @@ class Index:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         store = self.store
+        watch = Stopwatch()
+        lap = watch.lap
         vector = self.embedder.encode_query(query)
+        lap("embed")
         hidden = store.chunks_of(exclude)
 
         def visible(ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -80,25 +100,34 @@ class Index:
 
         if mode == "dense":
             ranked = visible(store.nearest(vector, k + len(hidden)))[:k]
+            lap("dense")
         elif mode == "lexical":
             ranked = visible(store.lexical.search(query, k + len(hidden)))[:k]
+            lap("lexical")
         else:
-            ranked = self._hybrid(store, query, vector, k, hidden)
-        return store.hits(ranked, store.similarities(vector, [i for i, _ in ranked]))
+            ranked = self._hybrid(store, query, vector, k, hidden, lap)
+        hits = store.hits(ranked, store.similarities(vector, [i for i, _ in ranked]))
+        lap("hits")
+        self.timings = watch.laps
+        return hits
 
     def _hybrid(
-        self, store: Store, query: str, vector: np.ndarray, k: int, hidden: set[int]
+        self, store: Store, query: str, vector: np.ndarray, k: int, hidden: set[int], lap: Callable[[str], None]
     ) -> list[tuple[int, float]]:
         """Exact cosine and BM25 over both retrievers' candidates, fused by a convex mix."""
         settings = self.settings.retrieval
         n = max(k, settings.candidates) + len(hidden)
         dense_top = [(i, s) for i, s in store.nearest(vector, n) if i not in hidden]
+        lap("dense")
         lexical_top = [i for i, _ in store.lexical.search(query, n) if i not in hidden]
+        lap("lexical")
         ids = list(dict.fromkeys([i for i, _ in dense_top] + lexical_top))
         top_texts = [h.text for h in store.hits(dense_top[:3], dict(dense_top[:3]))]
         cross = crosses_languages(query, top_texts)
         weight = settings.cross_lingual_lexical_weight if cross else settings.lexical_weight
-        return convex_mix(store.similarities(vector, ids), store.lexical.scores(query, ids), weight)[:k]
+        fused = convex_mix(store.similarities(vector, ids), store.lexical.scores(query, ids), weight)[:k]
+        lap("fusion")
+        return fused
 
     def article_text(self, article_id: str) -> str:
         """The full cleaned text of an article, for showing a passage in context."""

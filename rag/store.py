@@ -24,6 +24,8 @@ from rag.lexical import LexicalIndex
 from rag.types import Article, Chunk, Hit
 
 FORMAT_VERSION = 1
+# HNSW graph parameters for large indexes: neighbours per node, and candidate lists when building / searching.
+HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 CURRENT = "CURRENT"
 SCHEMA = """
 CREATE TABLE articles (id TEXT PRIMARY KEY, title TEXT NOT NULL, path TEXT NOT NULL, text TEXT NOT NULL,
@@ -82,14 +84,31 @@ def read_manifest(index_dir: Path) -> Manifest:
     return Manifest(**data)
 
 
+def vector_search(dimension: int, count: int, hnsw_from: int):
+    """Exact inner-product search for `count` vectors, or an HNSW graph (approximate) from `hnsw_from` on.
+
+    At 100k chunks exact search took 20 ms a query here, the graph under 2 ms (bench/search_latency.py)."""
+    import faiss
+
+    if count < hnsw_from:
+        return faiss.IndexFlatIP(dimension)
+    graph = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    graph.hnsw.efSearch = HNSW_EF_SEARCH
+    return graph
+
+
 def write_index(
     index_dir: Path,
     manifest: Manifest,
     articles: Sequence[Article],
     chunks: Sequence[Chunk],
     vectors: np.ndarray,
+    hnsw_from: int = 50_000,
 ) -> Path:
-    """Write a complete new generation, then switch CURRENT to it; generations before the previous one go."""
+    """Write a complete new generation, then switch CURRENT to it; generations before the previous one go.
+
+    Vectors are searched exactly (flat) below `hnsw_from` chunks, through an HNSW graph from there on."""
     import faiss
 
     if len(chunks) != len(vectors):
@@ -102,7 +121,7 @@ def write_index(
     manifest.articles = {a.id: a.content_hash for a in articles}
 
     ids = np.arange(len(chunks), dtype=np.int64)
-    vector_index = faiss.IndexIDMap2(faiss.IndexFlatIP(manifest.dimension))
+    vector_index = faiss.IndexIDMap2(vector_search(manifest.dimension, len(chunks), hnsw_from))
     if len(chunks):
         vector_index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
     faiss.write_index(vector_index, str(staging / "vectors.faiss"))
