@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from rag.citations import ParsedCitations, is_looping, verify
-from rag.evidence import Evidence, rank_evidence, term_overlap
+from rag.evidence import Evidence, rank_evidence, term_overlap, with_previous_sentence
 from rag.generation import Generator
 from rag.prompts import ACCORDING_TO, NO_ANSWER
 from rag.retrieval import Index
@@ -32,6 +32,7 @@ class Assistant:
         """The best sentences of the relevant hits, best first (empty when none is relevant)."""
         settings = self.index.settings
         relevant = [h for h in hits if h.similarity >= settings.retrieval.min_score][: settings.answer.passages]
+        relevant = [with_previous_sentence(h, self.index.article_text(h.article_id)) for h in relevant]
         answer = settings.answer
         ranked = rank_evidence(
             question, relevant, self.index.embedder, answer.evidence_lexical_weight, answer.evidence_window

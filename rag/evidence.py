@@ -4,7 +4,7 @@ support test that checks an answer sentence against the evidence it cites."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,6 +44,17 @@ def term_overlap(claim: str, source: str) -> float:
     """Share of the claim's content terms that also occur in the source (1.0 for a claim without any)."""
     wanted = content_terms(claim)
     return len(wanted & content_terms(source)) / len(wanted) if wanted else 1.0
+
+
+def with_previous_sentence(hit: Hit, article_text: str, reach: int = 2000) -> Hit:
+    """The passage widened to start with the article sentence just before it, so that a sentence opening
+    the chunk ("He called these statements nonsense") can be read with the one that says whose they were."""
+    offset = max(0, hit.start - reach)
+    before = [g for g in sentences(article_text[offset : hit.start]) if not g.heading]
+    if not before or (offset and len(before) == 1) or article_text[offset + before[-1].end : hit.start].strip():
+        return hit  # at the article start, after a heading, or the sentence before is longer than `reach`
+    start = offset + before[-1].start
+    return replace(hit, start=start, text=article_text[start : hit.end])
 
 
 def split_evidence(hits: Sequence[Hit], window: int = 1) -> list[tuple[Hit, int, int]]:

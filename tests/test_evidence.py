@@ -1,0 +1,40 @@
+"""rag/evidence.py: passages widened by the sentence before them."""
+
+from __future__ import annotations
+
+from rag.evidence import split_evidence, with_previous_sentence
+from rag.types import Hit
+
+ARTICLE = (
+    "قمة في ميامي\n"
+    "قال الأمين العام لحلف الناتو إن روسيا تستعد لمهاجمة أوروبا. "
+    "ووصف بوتين هذه التصريحات بأنها هراء. "
+    "وأضاف أن بلاده لا تنوي ذلك."
+)
+
+
+def hit_at(sentence: str) -> Hit:
+    start = ARTICLE.index(sentence)
+    return Hit(0, 1.0, 0.5, ARTICLE[start:], "a.txt", "قمة في ميامي", "a.txt", start, len(ARTICLE))
+
+
+def test_a_passage_gains_the_sentence_before_it():
+    widened = with_previous_sentence(hit_at("ووصف بوتين"), ARTICLE)
+    assert widened.text.startswith("قال الأمين العام") and widened.text == ARTICLE[widened.start : widened.end]
+    assert widened.chunk_id == 0 and widened.end == len(ARTICLE)
+    pairs = [ARTICLE[s:e] for _, s, e in split_evidence([widened], window=2)]
+    assert any("الناتو" in p and "هراء" in p for p in pairs)
+
+
+def test_nothing_is_added_before_the_first_sentence_or_across_a_heading():
+    first = hit_at("قال الأمين العام")
+    assert with_previous_sentence(first, ARTICLE) == first  # only the heading precedes it
+    whole = Hit(0, 1.0, 0.5, ARTICLE, "a.txt", "t", "a.txt", 0, len(ARTICLE))
+    assert with_previous_sentence(whole, ARTICLE) == whole
+
+
+def test_a_sentence_longer_than_the_reach_is_not_cut():
+    long_article = "كلمة " * 1000 + ". " + "الجملة الأخيرة."
+    start = long_article.index("الجملة")
+    hit = Hit(0, 1.0, 0.5, long_article[start:], "b.txt", "t", "b.txt", start, len(long_article))
+    assert with_previous_sentence(hit, long_article, reach=500) == hit
