@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,14 @@ def serve(settings: Settings | None = None) -> None:
     """Load the models, then serve the UI on settings.server (127.0.0.1:7860 by default)."""
     settings = settings or Settings()
     assistant = Assistant(Index(settings))
-    # Load the models before listening, so the first question does not wait for them.
-    assistant.index.embedder.encode_query("warm up")
-    if settings.answer.mode == "generate":
-        assistant.generator.llm  # noqa: B018 - property access loads the model
+
+    def load_models() -> None:
+        assistant.index.embedder.encode_query("warm up")
+        if settings.answer.mode == "generate":
+            assistant.generator.llm  # noqa: B018 - property access loads the model
+
+    # The models load while the UI starts; a question asked meanwhile waits for them (the loading lock).
+    threading.Thread(target=load_models, name="load-models", daemon=True).start()
     demo = build_app(assistant)
     demo.queue().launch(
         server_name=settings.server.host, server_port=settings.server.port or None, css=CSS, footer_links=["api"]

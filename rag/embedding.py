@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +67,7 @@ class Embedder:
         self.name = settings.embedder
         self._settings = settings
         self._model: SentenceTransformer | None = None
+        self._loading = threading.Lock()  # the app loads the model in the background while it starts
         self._tokenizer = None
         self._cache = (
             EmbeddingCache(settings.embedding_cache, f"{settings.embedder}-{settings.embed_dtype}")
@@ -76,15 +78,16 @@ class Embedder:
 
     @property
     def model(self) -> SentenceTransformer:
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            import torch
-            from sentence_transformers import SentenceTransformer
+        with self._loading:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                import torch
+                from sentence_transformers import SentenceTransformer
 
-            dtype = torch.bfloat16 if self._settings.embed_dtype == "bfloat16" else torch.float32
-            location = embedder_location(self.name, self._settings.cache_dir)
-            log.info("loading embedder %s (%s)", location, self._settings.embed_dtype)
-            self._model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
+                dtype = torch.bfloat16 if self._settings.embed_dtype == "bfloat16" else torch.float32
+                location = embedder_location(self.name, self._settings.cache_dir)
+                log.info("loading embedder %s (%s)", location, self._settings.embed_dtype)
+                self._model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
         return self._model
 
     @contextlib.contextmanager
@@ -133,7 +136,7 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([cached[k] for k in keys]).astype(np.float32)
 
-    def _inputs(self, documents: Sequence[tuple[str, str]]) -> list[str]:
+    def inputs(self, documents: Sequence[tuple[str, str]]) -> list[str]:
         """Model inputs: the document prompt (with the title where it has a slot) and the text."""
         template = self.model.prompts.get("document", "")
         if "title: none" in template:
@@ -142,7 +145,7 @@ class Embedder:
 
     def _encode(self, documents: list[tuple[str, str]], progress: Callable[[int], None] | None) -> np.ndarray:
         batch = self._settings.embed_batch_size
-        inputs = self._inputs(documents)
+        inputs = self.inputs(documents)
         # Similar lengths in one batch waste less on padding.
         order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
         vectors = np.zeros((len(inputs), self.dimension), dtype=np.float32)

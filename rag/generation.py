@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rag.config import AnswerSettings, ModelSettings
 from rag.models import llm_location
-from rag.prompts import COMPLETION_ANSWER_START, COMPLETION_STOPS, chat_messages, completion_prompt
+from rag.prompts import (
+    COMPLETION_ANSWER_START,
+    COMPLETION_EXAMPLES,
+    COMPLETION_STOPS,
+    chat_messages,
+    completion_prompt,
+)
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -23,20 +30,26 @@ class Generator:
         self._models = models
         self._answer = answer
         self._llm: Llama | None = None
+        self._loading = threading.Lock()  # the app loads the model in the background while it starts
 
     @property
     def llm(self) -> Llama:
-        if self._llm is None:
-            from llama_cpp import Llama
+        with self._loading:
+            if self._llm is None:
+                from llama_cpp import Llama
 
-            path = llm_location(self._models.llm, self._models.cache_dir)
-            log.info("loading LLM %s", path)
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=self._models.llm_context,
-                n_threads=self._models.llm_threads,
-                verbose=False,
-            )
+                path = llm_location(self._models.llm, self._models.cache_dir)
+                log.info("loading LLM %s", path)
+                self._llm = Llama(
+                    model_path=str(path),
+                    n_ctx=self._models.llm_context,
+                    n_threads=self._models.llm_threads,
+                    verbose=False,
+                )
+                if not self._llm.metadata.get("tokenizer.chat_template"):
+                    # Every completion prompt starts with the same examples: evaluate them once now, and
+                    # llama.cpp reuses their KV cache (longest common prefix) for every question.
+                    self._llm.eval(self._llm.tokenize(COMPLETION_EXAMPLES.encode(), add_bos=True))
         return self._llm
 
     @property
