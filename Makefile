@@ -9,13 +9,17 @@ INSTALLED := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup models index clean
+.PHONY: run test bench setup models index clean
 
 run: index
 	$(BIN)/rag serve
 
 test: models
 	$(BIN)/python -m pytest -ra
+
+# Speed, memory and quality figures of this machine -> bench/results.json and BENCHMARKS.md (~25 minutes).
+bench: index
+	cd bench && ../$(BIN)/python suite.py
 
 setup: $(INSTALLED)
 

@@ -38,7 +38,7 @@ def parse_citations(text: str, passages: int) -> ParsedCitations:
 
     cleaned = MARKER.sub(rewrite, text).strip()
     # "[2] Paris" (citation first, as base models are prompted) reads better as "Paris [2]".
-    if (lead := re.match(r"(\[[0-9, ]+\])\s+(\S.*)", cleaned, re.S)) and not MARKER.search(lead.group(2)):
+    if (lead := re.match(r"(\[[0-9, ]+\])\s+(\S.*)", cleaned, re.DOTALL)) and not MARKER.search(lead.group(2)):
         body = lead.group(2).rstrip()
         stop = body[-1] if body[-1] in ".!?؟" else ""
         cleaned = f"{body.removesuffix(stop).rstrip()} {lead.group(1)}{stop}"

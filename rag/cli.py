@@ -29,7 +29,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _open_index(settings: Settings):  # noqa: ANN202 - lazy import keeps `rag --help` fast
+def _open_index(settings: Settings):
     from rag.retrieval import Index
     from rag.store import IndexProblem
 

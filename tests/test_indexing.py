@@ -36,7 +36,7 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-def build(settings: Settings, embedder, **options):  # noqa: ANN001, ANN202
+def build(settings: Settings, embedder, **options):
     return build_index(settings, embedder=embedder, show_progress=False, **options)
 
 
@@ -91,9 +91,8 @@ def test_two_builds_at_once_end_with_one_consistent_index(settings, fake_embedde
 
 def test_no_wait_refuses_while_another_build_holds_the_lock(settings, fake_embedder):
     settings.index_dir.mkdir()
-    with FileLock(str(settings.index_dir / ".lock")):
-        with pytest.raises(IndexBusyError, match="another `rag index`"):
-            build(settings, fake_embedder, wait=False)
+    with FileLock(str(settings.index_dir / ".lock")), pytest.raises(IndexBusyError, match="another `rag index`"):
+        build(settings, fake_embedder, wait=False)
 
 
 def test_bad_inputs_are_reported_and_good_articles_indexed(settings, fake_embedder, tmp_path):

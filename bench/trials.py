@@ -1,0 +1,266 @@
+"""Speed trials behind the defaults: embedder dtype, int8, batch size, threads, Matryoshka dimensions,
+FAISS index type, llama.cpp threads / batch / prompt-prefix reuse. Writes `bench/results/trials.md`
+(included in BENCHMARKS.md) and `bench/results/trials.json`.
+
+Embedding speed is measured on 120 real 200-token chunks of corpus articles; quality as dense
+recall@5 of whole XQuAD-ar passages (240) for its 1,190 questions, against float32.
+
+    python bench/trials.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rag.config import Settings
+from rag.embedding import Embedder
+from rag.evaluate import read_jsonl
+from rag.models import embedder_location, llm_location
+from rag.prompts import COMPLETION_EXAMPLES, completion_prompt
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+OUT = ROOT / "bench/results"
+# Measured once in a separate venv (sentence-transformers 5.7.0, transformers 4.57.6, optimum-onnx 0.1.0,
+# onnxruntime 1.32.0): optimum-onnx does not install beside transformers 5.x, which this project uses.
+ONNX_INT8 = (
+    "| ONNX Runtime int8 (dynamic, avx512_vnni), separate venv | 1,724 (torch float32 in the same run: 555, "
+    "ONNX float32: 715) | 0.964 | 0.974 (float32 0.981) | rejected: recall −0.007, recall@1 −0.035 |"
+)
+
+
+def corpus_inputs(count: int, embedder: Embedder) -> list[str]:
+    from rag.chunking import chunk_article
+    from rag.types import Article
+
+    documents: list[tuple[str, str]] = []
+    for record in read_jsonl(SHARED / "corpus/antcorpus-ar-news.jsonl.gz", 200):
+        article = Article(str(record["id"]), record["title"], record["text"], "x", "x")
+        documents += [
+            (article.title, c.text) for c in chunk_article(article, embedder.count_tokens, Settings().chunking)
+        ]
+    return embedder.inputs(documents[:count])
+
+
+def load(dtype: torch.dtype):
+    from sentence_transformers import SentenceTransformer
+
+    models = Settings().models
+    location = str(embedder_location(models.embedder, models.cache_dir))
+    return SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
+
+
+def tokens_per_s(model: Any, inputs: list[str], batch_size: int = 10) -> tuple[float, np.ndarray]:
+    model.encode_document(inputs[:batch_size], prompt="", batch_size=batch_size)
+    tokens = sum(len(ids) for ids in model.tokenizer(inputs)["input_ids"])
+    started = time.perf_counter()
+    vectors = model.encode_document(inputs, prompt="", batch_size=batch_size, normalize_embeddings=True)
+    return tokens / (time.perf_counter() - started), np.asarray(vectors)
+
+
+def xquad_vectors(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit vectors of whole XQuAD-ar passages (title in the prompt) and questions, and each question's gold row."""
+    passages = read_jsonl(SHARED / "eval/xquad_ar/passages.jsonl")
+    questions = read_jsonl(SHARED / "eval/xquad_ar/questions.jsonl")
+    template = model.prompts["document"]
+    documents = [
+        template.replace("title: none", f"title: {p['title'].replace('_', ' ')}") + p["text"] for p in passages
+    ]
+    d = np.asarray(model.encode_document(documents, prompt="", batch_size=8))
+    q = np.asarray(model.encode_query([x["question"] for x in questions], batch_size=32))
+    position = {p["id"]: i for i, p in enumerate(passages)}
+    return d, q, np.array([position[x["passage_id"]] for x in questions])
+
+
+def dense_recall(vectors: tuple[np.ndarray, np.ndarray, np.ndarray], dimensions: int | None = None) -> float:
+    """Dense recall@5 with the vectors cut to their first `dimensions` (Matryoshka) and renormalised."""
+    d, q, gold = vectors
+    d, q = d[:, :dimensions], q[:, :dimensions]
+    d = d / np.linalg.norm(d, axis=1, keepdims=True)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    top = np.argsort(-(q @ d.T), axis=1)[:, :5]
+    return float((top == gold[:, None]).any(axis=1).mean())
+
+
+def embedding_trials(rows: list[str], figures: dict[str, Any]) -> None:
+    embedder = Embedder(Settings().models)
+    inputs = corpus_inputs(120, embedder)
+    fp32 = load(torch.float32)
+    speed, reference = tokens_per_s(fp32, inputs)
+    recall = dense_recall(xquad_vectors(fp32))
+    figures["fp32"] = {"tokens_per_s": speed, "recall@5": recall}
+    rows.append(f"| float32 (reference) | {speed:,.0f} | 1.000 | {recall:.3f} | – |")
+    del fp32
+    bf16 = load(torch.bfloat16)
+    speed, vectors = tokens_per_s(bf16, inputs)
+    bf16_vectors = xquad_vectors(bf16)
+    recall = dense_recall(bf16_vectors)
+    cosine = float((vectors * reference).sum(axis=1).mean())
+    figures["bf16"] = {"tokens_per_s": speed, "cosine": cosine, "recall@5": recall}
+    rows.append(f"| **bfloat16 (default)** | {speed:,.0f} | {cosine:.3f} | {recall:.3f} | kept |")
+    for batch in (4, 8, 16, 32):
+        batch_speed, _ = tokens_per_s(bf16, inputs, batch)
+        figures[f"bf16_batch_{batch}"] = batch_speed
+        rows.append(f"| bfloat16, batch {batch} (default 10) | {batch_speed:,.0f} | – | – | 10 kept |")
+    torch.set_num_threads(1)
+    one_thread, _ = tokens_per_s(bf16, inputs)
+    torch.set_num_threads(2)
+    figures["bf16_one_thread"] = one_thread
+    rows.append(f"| bfloat16, 1 torch thread (default: 2 = cores) | {one_thread:,.0f} | – | – | 2 kept |")
+    for dimensions in (512, 256, 128):
+        cut = dense_recall(bf16_vectors, dimensions)
+        figures[f"bf16_matryoshka_{dimensions}"] = cut
+        rows.append(
+            f"| bfloat16, Matryoshka {dimensions} dims (search and index size only; embedding speed unchanged) "
+            f"| – | – | {cut:.3f} | {'rejected: recall drops' if cut < recall - 0.005 else 'not needed (HNSW)'} |"
+        )
+    del bf16
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    int8 = load(torch.float32)
+    quantize_dynamic(int8[0].auto_model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    speed, vectors = tokens_per_s(int8, inputs)
+    cosine = float((vectors * reference).sum(axis=1).mean())
+    recall = dense_recall(xquad_vectors(int8))
+    figures["int8_torch_dynamic"] = {"tokens_per_s": speed, "cosine": cosine, "recall@5": recall}
+    rows.append(
+        f"| int8, torch dynamic quantisation (per channel) | {speed:,.0f} | {cosine:.3f} | {recall:.3f} "
+        f"| {'rejected: vectors drift' if recall < figures['fp32']['recall@5'] - 0.005 else 'candidate'} |"
+    )
+    rows.append(ONNX_INT8)
+
+
+def faiss_trials(rows: list[str], figures: dict[str, Any]) -> None:
+    import faiss
+
+    from rag.embedding import EmbeddingCache
+    from rag.store import HNSW_EF_SEARCH, vector_search
+
+    rng = np.random.default_rng(0)
+
+    def timed(index: Any, queries: np.ndarray) -> tuple[np.ndarray, float]:
+        found, laps = [], []
+        for vector in queries:
+            started = time.perf_counter()
+            found.append(index.search(vector[None], 10)[1][0])
+            laps.append(time.perf_counter() - started)
+        return np.array(found), 1000 * float(np.percentile(laps, 95))
+
+    settings = Settings().models
+    cache = EmbeddingCache(settings.embedding_cache, f"{settings.embedder}-{settings.embed_dtype}")  # type: ignore[arg-type]
+    real = np.stack([np.frombuffer(v, dtype=np.float32) for (v,) in cache._db.execute("SELECT vector FROM vectors")])
+    embedder = Embedder(settings)
+    queries = np.stack(
+        [embedder.encode_query(q["question"]) for q in read_jsonl(SHARED / "eval/xquad_ar/questions.jsonl", 200)]
+    )
+    for name, data, probe in (
+        (f"{len(real):,} real chunk vectors (embedding cache), XQuAD questions", real, queries),
+        ("100,000 random unit vectors (the hard case for a graph)", None, None),
+    ):
+        if data is None:
+            data = rng.standard_normal((100_000, real.shape[1])).astype(np.float32)
+            data /= np.linalg.norm(data, axis=1, keepdims=True)
+            probe = rng.standard_normal((200, real.shape[1])).astype(np.float32)
+            probe /= np.linalg.norm(probe, axis=1, keepdims=True)
+        flat = faiss.IndexFlatIP(data.shape[1])
+        flat.add(data)
+        exact, flat_ms = timed(flat, probe)
+        started = time.perf_counter()
+        graph = vector_search(data.shape[1], len(data), 1)
+        graph.add(data)
+        built = time.perf_counter() - started
+        approximate, graph_ms = timed(graph, probe)
+        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approximate, exact)]))
+        figures[f"hnsw_{len(data)}"] = {"flat_p95_ms": flat_ms, "hnsw_p95_ms": graph_ms, "recall@10": recall}
+        rows.append(
+            f"| {name} | flat {flat_ms:.1f} ms, HNSW {graph_ms:.1f} ms (p95; built in {built:.0f} s) "
+            f"| HNSW recall@10 vs exact {recall:.3f} (efSearch {HNSW_EF_SEARCH}) |"
+        )
+
+
+def llama_trials(rows: list[str], figures: dict[str, Any]) -> None:
+    from llama_cpp import Llama
+
+    settings = Settings().models
+    path = str(llm_location(settings.llm, settings.cache_dir))
+    evidence = [p["text"][:300] for p in read_jsonl(SHARED / "eval/xquad_ar/passages.jsonl", 3)]
+    prompt = completion_prompt("من فاز بالمباراة؟", evidence)
+
+    def first_token(llm: Llama, reset: bool = True) -> float:
+        if reset:
+            llm.reset()
+        started = time.perf_counter()
+        for _ in llm.create_completion(prompt, max_tokens=1, temperature=0.0, stream=True):
+            break
+        return time.perf_counter() - started
+
+    def median(run: Callable[[], float]) -> float:
+        return float(np.median([run() for _ in range(5)]))
+
+    tokens = len(Llama(path, n_ctx=4096, verbose=False, vocab_only=True).tokenize(prompt.encode()))
+    for threads, batch in ((2, 512), (1, 512), (2, 128), (2, 32)):
+        llm = Llama(path, n_ctx=4096, n_threads=threads, n_batch=batch, verbose=False)
+        seconds = median(lambda: first_token(llm))  # noqa: B023 - called at once
+        figures[f"llama_threads_{threads}_batch_{batch}"] = seconds
+        default = (threads, batch) == (max((os.cpu_count() or 2) // 2, 1), 512)  # llama-cpp-python's own defaults
+        rows.append(
+            f"| {threads} threads, n_batch {batch} | {tokens} | {seconds:.2f} s | {'default' if default else ''} |"
+        )
+    llm = Llama(path, n_ctx=4096, verbose=False)
+
+    def with_prefix() -> float:
+        llm.reset()
+        llm.eval(llm.tokenize(COMPLETION_EXAMPLES.encode(), add_bos=True))
+        return first_token(llm, reset=False)
+
+    seconds = median(with_prefix)
+    figures["llama_prefix_reused"] = seconds
+    rows.append(
+        f"| default threads, n_batch 512, fixed examples' KV cache reused | {tokens} | {seconds:.2f} s | default |"
+    )
+
+
+def main() -> None:
+    figures: dict[str, Any] = {}
+    embedding: list[str] = []
+    embedding_trials(embedding, figures)
+    search: list[str] = []
+    faiss_trials(search, figures)
+    llama: list[str] = []
+    llama_trials(llama, figures)
+    text = "\n".join(
+        [
+            f"## Trials ({time.strftime('%Y-%m-%d')}, `python bench/trials.py`)",
+            "",
+            "Embedding: 120 real 200-token news chunks; quality as dense recall@5 of whole XQuAD-ar passages",
+            "(1,190 questions), which moves more than the hybrid pipeline's.",
+            "",
+            "| variant | tokens/s | cosine to float32 | dense recall@5 | verdict |",
+            "|---|---|---|---|---|",
+            *embedding,
+            "",
+            "| vector search | per query | quality |",
+            "|---|---|---|",
+            *search,
+            "",
+            "| llama.cpp (Gemma-3-270M Q4_K_M) | prompt tokens | time to first token (median of 5) | |",
+            "|---|---|---|---|",
+            *llama,
+        ]
+    )
+    OUT.mkdir(exist_ok=True)
+    (OUT / "trials.md").write_text(text + "\n")
+    (OUT / "trials.json").write_text(json.dumps(figures, indent=1) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
