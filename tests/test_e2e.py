@@ -78,10 +78,13 @@ def test_ask_json_cites_only_retrieved_passages(index_dir: Path):
     answer = json.loads(rag("ask", question, "--index", str(index_dir), "--json").stdout)
     assert answer["question"] == question and not answer["abstained"] and answer["answer"]
     assert answer["citations"], f"no valid citation in {answer['answer']!r}"
-    retrieved = {(h["article_id"], h["start"], h["end"], h["text"]) for h in answer["hits"]}
+    retrieved = {(h["article_id"], h["end"]): h for h in answer["hits"]}
     for citation in answer["citations"]:
         assert set(citation) >= {"n", "article_id", "title", "text", "start", "end"}
-        assert (citation["article_id"], citation["start"], citation["end"], citation["text"]) in retrieved
+        # The cited passage is a retrieved chunk, read from the article sentence before it at most.
+        hit = retrieved[(citation["article_id"], citation["end"])]
+        assert citation["start"] <= hit["start"] and citation["text"].endswith(hit["text"])
+        assert citation["start"] <= citation["span_start"] < citation["span_end"] <= citation["end"]
         assert f"[{citation['n']}" in answer["answer"] or f", {citation['n']}]" in answer["answer"]
 
 
