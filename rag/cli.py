@@ -29,7 +29,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _open_index(settings: Settings):
+def _open_index(settings: Settings):  # untyped: a lazy import keeps `rag --help` fast
     from rag.retrieval import Index
     from rag.store import IndexProblem
 

@@ -18,7 +18,7 @@ CONJUNCTION = re.compile(r"^[وف](?=(?:ال|بال|كال|لل)..)")
 
 
 @functools.cache
-def _stemmer(language: str):
+def _stemmer(language: str):  # untyped: PyStemmer has no type hints
     import Stemmer
 
     return Stemmer.Stemmer(language)
@@ -48,7 +48,7 @@ def term(word: str) -> str:
 class LexicalIndex:
     """BM25 (bm25s) over chunk texts, answering with chunk ids."""
 
-    def __init__(self, model, chunk_ids: np.ndarray) -> None:
+    def __init__(self, model, chunk_ids: np.ndarray) -> None:  # model: a bm25s.BM25
         self._model = model
         self._chunk_ids = chunk_ids
         self._position: dict[int, int] | None = None
