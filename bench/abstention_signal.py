@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,12 @@ from rag.evaluate import contains_answer, gold_article_id, read_jsonl, temporary
 from rag.evidence import content_terms, term_overlap
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-FEATURES = ("score", "cosine", "overlap", "idf_coverage", "top_similarity")
+FEATURES = ("score", "cosine", "overlap", "idf_coverage", "top_similarity", "gap", "type_ok")
+# Questions that ask for a number or a date, and what such an answer looks like.
+NUMERIC_QUESTION = re.compile(r"(^|\s)(كم|متى|عام|سنة|سنوات|عدد|how many|how much|when|what year)(\s|$)", re.IGNORECASE)
+NUMERIC_ANSWER = re.compile(
+    r"[0-9٠-٩]|(^|\s)(واحد|اثن|ثلاث|أربع|اربع|خمس|ست|سبع|ثمان|تسع|عشر|مئة|مائة|ألف|الف|مليون|مليار)"
+)
 
 
 def idf_table(index) -> dict[str, float]:
@@ -58,6 +64,9 @@ def features(assistant: Assistant, question: str, exclude: frozenset[str], idf, 
         "overlap": term_overlap(question, best.text),
         "idf_coverage": idf_coverage(question, best.text, idf, unseen),
         "top_similarity": max(h.similarity for h in hits),
+        # How far the best evidence stands out from the best one in another passage.
+        "gap": best.score - max((e.score for e in evidence if e.hit.article_id != best.hit.article_id), default=0.0),
+        "type_ok": float(not NUMERIC_QUESTION.search(question) or bool(NUMERIC_ANSWER.search(best.text))),
         "text": best.text,
     }
 
@@ -87,6 +96,8 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=0.09)
     args = parser.parse_args()
     settings = Settings()
+    settings.answer.evidence_margin = 2.0  # rank every evidence window, for the gap feature
+    settings.answer.evidence = 20
     passages = read_jsonl(SHARED / f"eval/{args.set}/passages.jsonl")
     questions = read_jsonl(SHARED / f"eval/{args.set}/questions.jsonl")
     slices = {name: slice(*map(int, spec.split(":"))) for name, spec in (("train", args.train), ("test", args.test))}
