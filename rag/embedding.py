@@ -78,16 +78,17 @@ class Embedder:
 
     @property
     def model(self) -> SentenceTransformer:
-        with self._loading:
-            if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                import torch
-                from sentence_transformers import SentenceTransformer
+        if self._model is None:
+            with self._loading:
+                if self._model is None:
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    import torch
+                    from sentence_transformers import SentenceTransformer
 
-                dtype = torch.bfloat16 if self._settings.embed_dtype == "bfloat16" else torch.float32
-                location = embedder_location(self.name, self._settings.cache_dir)
-                log.info("loading embedder %s (%s)", location, self._settings.embed_dtype)
-                self._model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
+                    dtype = torch.bfloat16 if self._settings.embed_dtype == "bfloat16" else torch.float32
+                    location = embedder_location(self.name, self._settings.cache_dir)
+                    log.info("loading embedder %s (%s)", location, self._settings.embed_dtype)
+                    self._model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
         return self._model
 
     @contextlib.contextmanager

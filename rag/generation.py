@@ -34,22 +34,24 @@ class Generator:
 
     @property
     def llm(self) -> Llama:
-        with self._loading:
-            if self._llm is None:
-                from llama_cpp import Llama
+        if self._llm is None:
+            with self._loading:
+                if self._llm is None:
+                    from llama_cpp import Llama
 
-                path = llm_location(self._models.llm, self._models.cache_dir)
-                log.info("loading LLM %s", path)
-                self._llm = Llama(
-                    model_path=str(path),
-                    n_ctx=self._models.llm_context,
-                    n_threads=self._models.llm_threads,
-                    verbose=False,
-                )
-                if not self._llm.metadata.get("tokenizer.chat_template"):
-                    # Every completion prompt starts with the same examples: evaluate them once now, and
-                    # llama.cpp reuses their KV cache (longest common prefix) for every question.
-                    self._llm.eval(self._llm.tokenize(COMPLETION_EXAMPLES.encode(), add_bos=True))
+                    path = llm_location(self._models.llm, self._models.cache_dir)
+                    log.info("loading LLM %s", path)
+                    llm = Llama(
+                        model_path=str(path),
+                        n_ctx=self._models.llm_context,
+                        n_threads=self._models.llm_threads,
+                        verbose=False,
+                    )
+                    if not llm.metadata.get("tokenizer.chat_template"):
+                        # Every completion prompt starts with the same examples: evaluate them once now, and
+                        # llama.cpp reuses their KV cache (longest common prefix) for every question.
+                        llm.eval(llm.tokenize(COMPLETION_EXAMPLES.encode(), add_bos=True))
+                    self._llm = llm  # published only when ready: other threads check it without the lock
         return self._llm
 
     @property
