@@ -14,6 +14,7 @@ import gradio as gr
 
 from rag import Answer, Assistant, BuildReport, Index, Settings, build_index
 from rag.articles import SUFFIXES
+from rag.handoff import BuildService
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +150,15 @@ def serve(settings: Settings | None = None) -> None:
 
     # The models load while the UI starts; a question asked meanwhile waits for them (the loading lock).
     threading.Thread(target=load_models, name="load-models", daemon=True).start()
+    service = BuildService(settings, assistant.index.embedder)  # `rag index` hands its builds to the app
+    service.start()
     demo = build_app(assistant)
-    demo.queue().launch(
-        server_name=settings.server.host, server_port=settings.server.port or None, css=CSS, footer_links=["api"]
-    )
+    try:
+        demo.queue().launch(
+            server_name=settings.server.host, server_port=settings.server.port or None, css=CSS, footer_links=["api"]
+        )
+    finally:
+        service.stop()
 
 
 if __name__ == "__main__":

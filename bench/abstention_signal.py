@@ -20,12 +20,69 @@ from rag.evaluate import contains_answer, gold_article_id, read_jsonl, temporary
 from rag.evidence import content_terms, term_overlap
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-FEATURES = ("score", "cosine", "overlap", "idf_coverage", "top_similarity", "gap", "type_ok")
+FEATURES = (
+    "score",
+    "cosine",
+    "overlap",
+    "idf_coverage",
+    "top_similarity",
+    "gap",
+    "type_ok",
+    "qa_cosine",
+    "fact_cosine",
+    "llm_yes",
+)
+# EmbeddingGemma's task prompts other than retrieval's, from its model card.
+TASK_PROMPTS = {"qa_cosine": "task: question answering | query: ", "fact_cosine": "task: fact checking | query: "}
 # Questions that ask for a number or a date, and what such an answer looks like.
 NUMERIC_QUESTION = re.compile(r"(^|\s)(كم|متى|عام|سنة|سنوات|عدد|how many|how much|when|what year)(\s|$)", re.IGNORECASE)
 NUMERIC_ANSWER = re.compile(
     r"[0-9٠-٩]|(^|\s)(واحد|اثن|ثلاث|أربع|اربع|خمس|ست|سبع|ثمان|تسع|عشر|مئة|مائة|ألف|الف|مليون|مليار)"
 )
+
+
+# Gemma-3-270M asked, as a completion with examples, whether the sentence answers the question.
+JUDGE_EXAMPLES = """Does the sentence answer the question? Answer yes or no.
+
+Question: في أي عام افتتح متحف اللوفر للجمهور؟
+Sentence: افتتح متحف اللوفر أبوابه للجمهور عام 1793 بعد الثورة الفرنسية.
+Answer: yes
+
+Question: كم يبلغ طول نهر النيل؟
+Sentence: يمر نهر النيل بإحدى عشرة دولة قبل أن يصب في البحر المتوسط.
+Answer: no
+
+Question: من صمم برج إيفل؟
+Sentence: صمم المهندس غوستاف إيفل البرج الذي سمي باسمه لمعرض باريس عام 1889.
+Answer: yes
+
+Question: ما هي عاصمة أستراليا؟
+Sentence: تعد سيدني أكبر مدن أستراليا وأكثرها سكانا.
+Answer: no
+
+"""
+
+
+class Judge:
+    """Logit of " yes" minus " no" after the examples, reusing their KV cache."""
+
+    def __init__(self) -> None:
+        from llama_cpp import Llama
+
+        from rag.models import llm_location
+
+        models = Settings().models
+        self.llm = Llama(model_path=str(llm_location(models.llm, models.cache_dir)), n_ctx=2048, verbose=False)
+        self.yes, self.no = (self.llm.tokenize(w.encode(), add_bos=False)[0] for w in (" yes", " no"))
+
+    def __call__(self, question: str, sentence: str) -> float:
+        prompt = f"{JUDGE_EXAMPLES}Question: {question}\nSentence: {sentence}\nAnswer:"
+        tokens = self.llm.tokenize(prompt.encode(), add_bos=True)
+        keep = min(self.llm.longest_token_prefix(self.llm.input_ids[: self.llm.n_tokens], tokens), len(tokens) - 1)
+        self.llm.n_tokens = keep
+        self.llm.eval(tokens[keep:])
+        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),))
+        return float(logits[self.yes] - logits[self.no])
 
 
 def idf_table(index) -> dict[str, float]:
@@ -51,16 +108,24 @@ def idf_coverage(question: str, text: str, idf: dict[str, float], unseen: float)
     return sum(idf.get(t, unseen) for t in wanted & found) / total
 
 
-def features(assistant: Assistant, question: str, exclude: frozenset[str], idf, unseen) -> dict[str, float]:
+def features(
+    assistant: Assistant, question: str, exclude: frozenset[str], idf, unseen, judge: Judge
+) -> dict[str, float]:
     hits = assistant.retrieve(question, exclude)
     evidence = assistant.evidence(question, hits)
     if not evidence:
         return {name: -1.0 for name in FEATURES} | {"text": ""}
     best = evidence[0]
     embedder = assistant.index.embedder
-    return {
+    document = embedder.encode_documents([best.text])[0]
+    by_task = {
+        name: float(document @ embedder.model.encode(question, prompt=prompt, normalize_embeddings=True))
+        for name, prompt in TASK_PROMPTS.items()
+    }
+    return by_task | {
+        "llm_yes": judge(question, best.text),
         "score": best.score,
-        "cosine": float(embedder.encode_documents([best.text])[0] @ embedder.encode_query(question)),
+        "cosine": float(document @ embedder.encode_query(question)),
         "overlap": term_overlap(question, best.text),
         "idf_coverage": idf_coverage(question, best.text, idf, unseen),
         "top_similarity": max(h.similarity for h in hits),
@@ -106,13 +171,14 @@ def main() -> None:
         assistant = Assistant(index)
         idf = idf_table(index)
         unseen = max(idf.values())
+        judge = Judge()
         for name, part in slices.items():
             rows[name] = []
             for q in questions[part]:
                 gold = frozenset({gold_article_id(q["passage_id"])})
                 golds = q["answers"] + (q.get("answers_alt", []) if q["lang"] != "ar" else [])
-                present = features(assistant, q["question"], frozenset(), idf, unseen)
-                absent = features(assistant, q["question"], gold, idf, unseen)
+                present = features(assistant, q["question"], frozenset(), idf, unseen, judge)
+                absent = features(assistant, q["question"], gold, idf, unseen, judge)
                 rows[name].append((present, absent, contains_answer(present["text"], golds)))
     matrix = {
         name: (
@@ -126,6 +192,15 @@ def main() -> None:
     print(f"{args.set}: train {len(train_p)} questions, test {len(test_p)}; fitted at false abstention ≤ {args.cap}")
     print(
         f"{'rule':42s} {'thresholds':34s} {'train abst':>10s} {'test false':>10s} {'test abst':>9s} {'test acc kept':>13s}"
+    )
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.r_[np.ones(len(test_p)), np.zeros(len(test_a))]
+    print(
+        "test AUC (answerable vs gold left out): "
+        + ", ".join(
+            f"{name} {roc_auc_score(labels, np.r_[test_p[:, j], test_a[:, j]]):.3f}" for j, name in enumerate(FEATURES)
+        )
     )
     columns = list(range(len(FEATURES)))
     for chosen in [*([j] for j in columns), *itertools.combinations(columns, 2)]:

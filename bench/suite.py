@@ -3,6 +3,7 @@
 last figures.
 
     python bench/suite.py [--only indexing,search,answering,serving,quality]
+    python bench/suite.py --only ""   # rewrite BENCHMARKS.md from the last figures and the trial notes
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     sections: dict[str, Any] = previous.get("sections", {})
-    for name in args.only.split(","):
+    for name in filter(None, args.only.split(",")):
         started = time.perf_counter()
         print(f"== {name}", flush=True)
         sections[name] = SECTIONS[name]()

@@ -39,6 +39,13 @@ def _open_index(settings: Settings):  # untyped: a lazy import keeps `rag --help
         _fail(str(error))
 
 
+def _stop_on_sigterm() -> None:
+    """Let SIGTERM (`kill`, service managers) unwind like Ctrl-C, so `finally` blocks clean up."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -52,14 +59,27 @@ def index(
     index_dir: IndexOption = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything, even unchanged articles.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Exit if another build is running.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Build in this process even when a running `rag serve` / `rag watch` could.")
+    ] = False,
 ) -> None:
-    """Bring the index in line with the articles folder, embedding only new and changed articles."""
+    """Bring the index in line with the articles folder, embedding only new and changed articles.
+
+    When `rag serve` or `rag watch` runs on the same index, the build is handed to it: its embedder is
+    already loaded, which saves the seconds a new process spends starting one."""
+    from rag.handoff import build_in_running_process
     from rag.indexing import IndexBusyError, build_index
 
     settings = _settings(seeds_dir=seeds, index_dir=index_dir)
+
+    def accepted(pid: int) -> None:
+        typer.echo(f"building in the running process {pid}, whose embedder is loaded", err=True)
+
     try:
-        report = build_index(settings, force=rebuild, wait=not no_wait)
-    except (FileNotFoundError, IndexBusyError) as error:
+        report = None if local else build_in_running_process(settings, rebuild, not no_wait, accepted)
+        if report is None:
+            report = build_index(settings, force=rebuild, wait=not no_wait)
+    except (FileNotFoundError, IndexBusyError, RuntimeError) as error:
         _fail(str(error))
     for problem in report.problems:
         typer.echo(f"warning: {problem}", err=True)
@@ -202,6 +222,7 @@ def serve(
     import app as chat_app  # the Gradio UI lives in app.py at the top of the repo
 
     settings = _settings(index_dir=index_dir)
+    _stop_on_sigterm()
     server = settings.server.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     chat_app.serve(settings.model_copy(update={"server": server}))
 
@@ -214,10 +235,15 @@ def watch(
     index_dir: IndexOption = None,
 ) -> None:
     """Keep the index in line with the articles folder: re-index whenever its files change (Ctrl-C stops)."""
+    from rag.embedding import Embedder
+    from rag.handoff import BuildService
     from rag.indexing import BuildReport
     from rag.watching import watch as watch_folder
 
     settings = _settings(seeds_dir=seeds, index_dir=index_dir)
+    embedder = Embedder(settings.models)
+    service = BuildService(settings, embedder)  # `rag index` hands its builds to this process
+    _stop_on_sigterm()
 
     def report(result: BuildReport) -> None:
         for problem in result.problems:
@@ -228,10 +254,14 @@ def watch(
         )
 
     typer.echo(f"watching {settings.seeds_dir} (Ctrl-C to stop)")
+    service.start()
     try:
-        watch_folder(settings, report)
+        embedder.encode_query("warm up")  # load the embedder now, not at the first change or hand-over
+        watch_folder(settings, report, embedder=embedder)
     except KeyboardInterrupt:
         pass
+    finally:
+        service.stop()
 
 
 @app.command()

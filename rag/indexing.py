@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,10 +81,12 @@ def build_index(
     force: bool = False,
     show_progress: bool = True,
     wait: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """Bring the index in line with `settings.seeds_dir`, embedding only new and changed articles.
 
-    Builds are serialised by a lock; with `wait=False` a second build raises IndexBusyError."""
+    Builds are serialised by a lock; with `wait=False` a second build raises IndexBusyError.
+    `progress(embedded, to_embed)` is called as chunks are embedded."""
     from filelock import FileLock, Timeout
 
     settings.index_dir.mkdir(parents=True, exist_ok=True)
@@ -96,12 +99,18 @@ def build_index(
         log.warning("another `rag index` is building %s; waiting for it to finish", settings.index_dir)
         lock.acquire()
     try:
-        return _build(settings, embedder, force, show_progress)
+        return _build(settings, embedder, force, show_progress, progress)
     finally:
         lock.release()
 
 
-def _build(settings: Settings, embedder: Embedder | None, force: bool, show_progress: bool) -> BuildReport:
+def _build(
+    settings: Settings,
+    embedder: Embedder | None,
+    force: bool,
+    show_progress: bool,
+    progress: Callable[[int, int], None] | None,
+) -> BuildReport:
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -122,8 +131,17 @@ def _build(settings: Settings, embedder: Embedder | None, force: bool, show_prog
     chunks = [c for a in fresh for c in chunk_article(a, embedder.count_tokens, settings.chunking)]
     titles = {a.id: a.title for a in articles}
     chunk_titles = [titles[c.article_id] for c in chunks] if settings.models.embed_titles else None
+    embedded = 0
     with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not show_progress) as bar:
-        vectors = embedder.encode_documents([c.text for c in chunks], bar.update, chunk_titles)
+
+        def advance(count: int) -> None:
+            nonlocal embedded
+            embedded += count
+            bar.update(count)
+            if progress:
+                progress(embedded, len(chunks))
+
+        vectors = embedder.encode_documents([c.text for c in chunks], advance, chunk_titles)
     if kept_vectors is not None and len(kept_chunks):
         chunks, vectors = kept_chunks + chunks, np.vstack([kept_vectors, vectors])
     manifest = Manifest(embedder=embedder.name, dimension=embedder.dimension, chunking=chunker_params(settings))

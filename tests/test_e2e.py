@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from rag.config import AnswerSettings, ModelSettings
 from rag.embedding import Embedder
 from rag.evaluate import contains_answer, invalid_citations
 from rag.generation import Generator
+from rag.handoff import socket_path
 from rag.prompts import NO_ANSWER
 
 pytestmark = pytest.mark.e2e
@@ -170,6 +172,49 @@ def test_chat_app_answers_through_gradio_client(index_dir: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
+    """With the UI running, `rag index` is done by the app's loaded embedder and the app answers from it."""
+    from gradio_client import Client
+
+    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
+    seeds.mkdir()
+    (seeds / "seed.txt").write_text(
+        (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
+    )
+    rag("index", "--seeds", str(seeds), "--index", str(index_dir))
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", RAG_SEEDS_DIR=str(seeds))
+    server = subprocess.Popen(
+        [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not socket_path(index_dir).exists() and time.monotonic() < deadline:
+            assert server.poll() is None, "rag serve exited"
+            time.sleep(0.5)
+        (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
+        done = rag("index", "--seeds", str(seeds), "--index", str(index_dir))
+        assert f"building in the running process {server.pid}" in done.stderr
+        assert "indexed 2 articles (1 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(1)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        history, sources, _ = client.predict("ما هو أطول نهر في تونس؟", [], api_name="/ask")
+        assert "مجردة" in json.dumps(history, ensure_ascii=False) and "rivers.txt" in sources
+    finally:
+        server.send_signal(signal.SIGTERM)  # like Ctrl-C: the app stops listening and removes its socket
+        server.wait(timeout=60)
+    assert not socket_path(index_dir).exists()
 
 
 def test_eval_smoke_on_40_xquad_questions():
