@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,21 +139,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_chat_app_answers_through_gradio_client(index_dir: Path):
-    from gradio_client import Client
-
+@contextlib.contextmanager
+def running_app(index_dir: Path, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`rag serve` on a free port, once it accepts connections: the process and its URL."""
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     server = subprocess.Popen(
         [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
         cwd=REPO,
-        env=env,
+        env=dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             assert server.poll() is None, f"rag serve exited:\n{server.stdout.read() if server.stdout else ''}"
@@ -161,17 +160,24 @@ def test_chat_app_answers_through_gradio_client(index_dir: Path):
                     break
             except OSError:
                 time.sleep(1)
+        yield server, f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()  # SIGTERM unwinds like Ctrl-C: the app stops listening for builds too
+        server.wait(timeout=60)
+
+
+def test_chat_app_answers_through_gradio_client(index_dir: Path):
+    from gradio_client import Client
+
+    with running_app(index_dir) as (_, url):
         client = Client(url, verbose=False)
         history, sources, textbox = client.predict("من هو المتحدث باسم الكرملين؟", [], api_name="/ask")
-        assert textbox == ""
-        assert [m["role"] for m in history] == ["user", "assistant"]
-        reply = history[-1]["content"]
-        reply = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
-        assert reply and reply != "…"
-        assert "<mark>" in sources or "No passage" in sources
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    assert textbox == ""
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    reply = history[-1]["content"]
+    reply = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
+    assert reply and reply != "…"
+    assert "<mark>" in sources or "No passage" in sources
 
 
 def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
@@ -184,36 +190,14 @@ def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
         (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
     )
     rag("index", "--seeds", str(seeds), "--index", str(index_dir))
-    port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", RAG_SEEDS_DIR=str(seeds))
-    server = subprocess.Popen(
-        [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not socket_path(index_dir).exists() and time.monotonic() < deadline:
-            assert server.poll() is None, "rag serve exited"
-            time.sleep(0.5)
+    with running_app(index_dir, RAG_SEEDS_DIR=str(seeds)) as (server, url):
+        assert socket_path(index_dir).exists()
         (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
         done = rag("index", "--seeds", str(seeds), "--index", str(index_dir))
         assert f"building in the running process {server.pid}" in done.stderr
         assert "indexed 2 articles (1 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(1)
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        history, sources, _ = client.predict("ما هو أطول نهر في تونس؟", [], api_name="/ask")
-        assert "مجردة" in json.dumps(history, ensure_ascii=False) and "rivers.txt" in sources
-    finally:
-        server.send_signal(signal.SIGTERM)  # like Ctrl-C: the app stops listening and removes its socket
-        server.wait(timeout=60)
+        history, sources, _ = Client(url, verbose=False).predict("ما هو أطول نهر في تونس؟", [], api_name="/ask")
+    assert "مجردة" in json.dumps(history, ensure_ascii=False) and "rivers.txt" in sources
     assert not socket_path(index_dir).exists()
 
 
