@@ -1,6 +1,7 @@
 """Incremental indexing benchmark: full build of N corpus articles, then one article changed, then an
-unchanged re-run, each timed as a real `rag index` process (fresh embedding cache, so the full build
-embeds everything); then one more change with `rag watch` running, which `rag index` hands its build to.
+unchanged re-run, one article renamed, one deleted, each timed as a real `rag index` process (fresh
+embedding cache, so the full build embeds everything); then one more change with `rag watch` running,
+which `rag index` hands its build to.
 
     python bench/incremental.py [--articles 1000]
 """
@@ -78,6 +79,11 @@ def main() -> None:
         change(changed, "\nتحديث: أضيفت هذه الفقرة بعد النشر الأول للخبر.")
         update, update_out = timed_index(seeds, index, env)
         unchanged, unchanged_out = timed_index(seeds, index, env)
+        renamed = seeds / f"news-{records[1]['id']}.json"
+        renamed.rename(seeds / f"خبر {records[1]['id']}.json")  # same title and text: chunks and vectors kept
+        rename, rename_out = timed_index(seeds, index, env)
+        (seeds / f"news-{records[2]['id']}.json").unlink()
+        delete, delete_out = timed_index(seeds, index, env)
         handed, handed_out = timed_index_with_watcher(seeds, index, env, changed)
         # The same one-article update inside a running process (`rag watch`, the app's rebuild button),
         # where the embedder is already loaded.
@@ -95,6 +101,8 @@ def main() -> None:
     print(f"full build ({len(records)} articles): {full:.1f}s  | {full_out}")
     print(f"one article changed: {update:.1f}s ({100 * update / full:.1f}% of the full build)  | {update_out}")
     print(f"unchanged re-run: {unchanged:.1f}s  | {unchanged_out}")
+    print(f"one article renamed: {rename:.1f}s ({100 * rename / full:.1f}%)  | {rename_out}")
+    print(f"one article deleted: {delete:.1f}s ({100 * delete / full:.1f}%)  | {delete_out}")
     print(
         f"one article changed, `rag index` with `rag watch` running: {handed:.1f}s "
         f"({100 * handed / full:.1f}% of the full build)  | {handed_out}"

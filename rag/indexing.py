@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -120,11 +120,19 @@ def _build(
     if reason is None:
         return BuildReport(False, "up to date", len(articles), problems=loaded.problems, unchanged=len(articles))
     log.info("building index in %s: %s", settings.index_dir, reason)
+    current_ids = {a.id for a in articles}
     previous = None if force or reason == "no index yet" else _reusable(settings)
     old = previous.manifest.articles if previous else {}
     kept = [a for a in articles if old.get(a.id) == a.content_hash]
-    fresh = [a for a in articles if old.get(a.id) != a.content_hash]
-    kept_chunks, kept_vectors = previous.chunks_with_vectors([a.id for a in kept]) if previous else ([], None)
+    # A renamed or moved article (same title and text under a new id) keeps its chunks and vectors too.
+    old_id_of = {content: article_id for article_id, content in old.items() if article_id not in current_ids}
+    moved = {a.id: old_id_of[a.content_hash] for a in articles if a.id not in old and a.content_hash in old_id_of}
+    fresh = [a for a in articles if old.get(a.id) != a.content_hash and a.id not in moved]
+    kept_chunks, kept_vectors = (
+        previous.chunks_with_vectors([a.id for a in kept] + list(moved.values())) if previous else ([], None)
+    )
+    new_id_of = {old_id: new_id for new_id, old_id in moved.items()}
+    kept_chunks = [replace(c, article_id=new_id_of.get(c.article_id, c.article_id)) for c in kept_chunks]
     if previous:
         previous.close()
     embedder = embedder or Embedder(settings.models)
@@ -141,12 +149,15 @@ def _build(
             if progress:
                 progress(embedded, len(chunks))
 
-        vectors = embedder.encode_documents([c.text for c in chunks], advance, chunk_titles)
+        # Nothing new (only deletions): no call, so the model is not even loaded.
+        vectors = embedder.encode_documents([c.text for c in chunks], advance, chunk_titles) if chunks else None
     if kept_vectors is not None and len(kept_chunks):
-        chunks, vectors = kept_chunks + chunks, np.vstack([kept_vectors, vectors])
-    manifest = Manifest(embedder=embedder.name, dimension=embedder.dimension, chunking=chunker_params(settings))
+        chunks = kept_chunks + chunks
+        vectors = kept_vectors if vectors is None else np.vstack([kept_vectors, vectors])
+    if vectors is None:  # no articles left: an empty index of the same dimension
+        vectors = np.zeros((0, previous.manifest.dimension if previous else embedder.dimension), dtype=np.float32)
+    manifest = Manifest(embedder=embedder.name, dimension=vectors.shape[1], chunking=chunker_params(settings))
     write_index(settings.index_dir, manifest, articles, chunks, vectors, settings.retrieval.hnsw_from)
-    current = {a.id for a in articles}
     return BuildReport(
         True,
         reason,
@@ -154,9 +165,9 @@ def _build(
         len(chunks),
         time.perf_counter() - started,
         loaded.problems,
-        added=sum(1 for a in fresh if a.id not in old),
+        added=sum(1 for a in fresh if a.id not in old) + len(moved),
         updated=sum(1 for a in fresh if a.id in old),
-        removed=sum(1 for a in old if a not in current),
+        removed=sum(1 for a in old if a not in current_ids),
         unchanged=len(kept),
         embedded=len(chunks) - len(kept_chunks),
     )

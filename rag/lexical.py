@@ -48,7 +48,7 @@ def term(word: str) -> str:
 class LexicalIndex:
     """BM25 (bm25s) over chunk texts, answering with chunk ids."""
 
-    def __init__(self, model, chunk_ids: np.ndarray) -> None:  # model: a bm25s.BM25
+    def __init__(self, model, chunk_ids: np.ndarray) -> None:  # model: a bm25s.BM25 (None: no chunks)
         self._model = model
         self._chunk_ids = chunk_ids
         self._position: dict[int, int] | None = None
@@ -58,13 +58,17 @@ class LexicalIndex:
     def build(cls, chunk_ids: Sequence[int], texts: Sequence[str]) -> LexicalIndex:
         import bm25s
 
-        model = bm25s.BM25()
-        model.index([analyze(t) for t in texts], show_progress=False)
+        model = None
+        if len(texts):  # bm25s cannot index an empty corpus (every article deleted)
+            model = bm25s.BM25()
+            model.index([analyze(t) for t in texts], show_progress=False)
         return cls(model, np.asarray(chunk_ids, dtype=np.int64))
 
     def save(self, folder: Path) -> None:
         target = folder / LEXICAL_DIR
-        self._model.save(str(target), show_progress=False)
+        if self._model is not None:
+            self._model.save(str(target), show_progress=False)
+        target.mkdir(parents=True, exist_ok=True)
         (target / "chunk_ids.json").write_text(json.dumps(self._chunk_ids.tolist()))
 
     @classmethod
@@ -72,8 +76,8 @@ class LexicalIndex:
         import bm25s
 
         source = folder / LEXICAL_DIR
-        model = bm25s.BM25.load(str(source), show_progress=False)
-        return cls(model, np.asarray(json.loads((source / "chunk_ids.json").read_text()), dtype=np.int64))
+        chunk_ids = np.asarray(json.loads((source / "chunk_ids.json").read_text()), dtype=np.int64)
+        return cls(bm25s.BM25.load(str(source), show_progress=False) if len(chunk_ids) else None, chunk_ids)
 
     def _all_scores(self, query: str) -> np.ndarray | None:
         """BM25 score of every chunk, in index order (None when no query term is indexed); the last
@@ -81,8 +85,8 @@ class LexicalIndex:
         last = self._last
         if last is not None and last[0] == query:
             return last[1]
-        terms = [t for t in analyze(query) if t in self._model.vocab_dict]
-        every = np.asarray(self._model.get_scores(terms), dtype=np.float32) if terms and len(self._chunk_ids) else None
+        terms = [t for t in analyze(query) if t in self._model.vocab_dict] if self._model is not None else []
+        every = np.asarray(self._model.get_scores(terms), dtype=np.float32) if terms else None
         self._last = (query, every)
         return every
 

@@ -201,6 +201,32 @@ def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
     assert not socket_path(index_dir).exists()
 
 
+def test_renamed_and_deleted_articles_are_reindexed_without_loading_the_model(tmp_path: Path):
+    """A renamed article (same title and text) keeps its chunks and vectors, a deleted one needs no
+    embedding: the build never imports torch, and search finds the article under its new name."""
+    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
+    seeds.mkdir()
+    seed = (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
+    (seeds / "miami.json").write_text(json.dumps({"title": "محادثات ميامي", "text": seed}), encoding="utf-8")
+    (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
+    index_args = ["index", "--seeds", str(seeds), "--index", str(index_dir)]
+    subprocess.run([*RAG, *index_args], capture_output=True, check=True, cwd=REPO, env=env, timeout=600)
+    (seeds / "miami.json").rename(seeds / "محادثات ميامي.json")
+    (seeds / "rivers.txt").unlink()
+    build = (
+        "import sys; from rag import Settings, build_index; "
+        f"r = build_index(Settings(seeds_dir={str(seeds)!r}, index_dir={str(index_dir)!r}), show_progress=False); "
+        "print(r.added, r.removed, r.unchanged, 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", build], capture_output=True, text=True, check=True, cwd=REPO, env=env, timeout=300
+    )
+    assert done.stdout.split() == ["1", "2", "0", "False"]
+    hits = search(index_dir, "من هو كبير المفاوضين الأوكرانيين؟")["hits"]
+    assert {h["article_id"] for h in hits} == {"محادثات ميامي.json#1"}  # JSON articles: file#line
+
+
 def test_eval_smoke_on_40_xquad_questions():
     """`rag eval` with the real pipeline on a 40-question slice of XQuAD-ar."""
     xquad = REPO.parent / "shared" / "eval" / "xquad_ar"

@@ -71,6 +71,36 @@ def test_deleted_article_cannot_be_retrieved(settings, fake_embedder):
         assert all(h.article_id != "article-4.txt" for h in index.search("الواحات في قابس", k=20, mode=mode))
 
 
+def test_deleting_articles_does_not_call_the_embedder(settings, fake_embedder, monkeypatch):
+    build(settings, fake_embedder)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a deletion-only build must not embed (or load the model)")
+
+    monkeypatch.setattr(fake_embedder, "encode_documents", refuse)
+    (settings.seeds_dir / "article-4.txt").unlink()
+    assert build(settings, fake_embedder).removed == 1
+    for name in list(ARTICLES)[:4]:
+        (settings.seeds_dir / name).unlink()
+    report = build(settings, fake_embedder)
+    assert (report.removed, report.articles, report.chunks) == (4, 0, 0)
+    assert read_manifest(settings.index_dir).dimension == fake_embedder.dimension
+    for mode in ("dense", "lexical", "hybrid"):  # an empty index answers with nothing
+        assert Index(settings, embedder=fake_embedder).search("الزيتون في تونس", k=5, mode=mode) == []
+
+
+def test_a_moved_article_keeps_its_chunks_and_vectors(settings, fake_embedder):
+    first = build(settings, fake_embedder)
+    (settings.seeds_dir / "2025").mkdir()
+    (settings.seeds_dir / "article-4.txt").rename(settings.seeds_dir / "2025" / "article-4.txt")  # same title
+    before = fake_embedder.documents_encoded
+    report = build(settings, fake_embedder)
+    assert (report.added, report.removed, report.unchanged, report.embedded) == (1, 1, 4, 0)
+    assert report.chunks == first.chunks and fake_embedder.documents_encoded == before
+    hits = Index(settings, embedder=fake_embedder).search("الواحات في قابس", k=3, mode="lexical")
+    assert hits[0].article_id == "2025/article-4.txt"
+
+
 def test_rebuild_embeds_everything_again(settings, fake_embedder):
     first = build(settings, fake_embedder)
     again = build(settings, fake_embedder, force=True)
