@@ -67,7 +67,7 @@ def index(
 
     When `rag serve` or `rag watch` runs on the same index, the build is handed to it: its embedder is
     already loaded, which saves the seconds a new process spends starting one."""
-    from rag.handoff import build_in_running_process
+    from rag.handoff import HandoffError, build_in_running_process
     from rag.indexing import IndexBusyError, build_index
 
     settings = _settings(seeds_dir=seeds, index_dir=index_dir)
@@ -79,7 +79,7 @@ def index(
         report = None if local else build_in_running_process(settings, rebuild, not no_wait, accepted)
         if report is None:
             report = build_index(settings, force=rebuild, wait=not no_wait)
-    except (FileNotFoundError, IndexBusyError, RuntimeError) as error:
+    except (FileNotFoundError, IndexBusyError, HandoffError) as error:
         _fail(str(error))
     for problem in report.problems:
         typer.echo(f"warning: {problem}", err=True)

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 EMBEDDER_FIELDS = {"cache_dir", "embedder", "embed_dtype", "embed_titles", "embedding_cache"}
 
 
+class HandoffError(RuntimeError):
+    """The running process took the build and it failed there."""
+
+
 def socket_path(index_dir: Path) -> Path:
     """Where the process serving `index_dir` listens (short, per user: Unix socket paths are limited)."""
     digest = hashlib.sha256(str(index_dir.resolve()).encode()).hexdigest()[:16]
@@ -140,7 +144,7 @@ def build_in_running_process(
 ) -> BuildReport | None:
     """Have the running app or watcher of `settings.index_dir` build it and return its report, or None
     when no process takes the build (then build here). `on_accept(pid)` is called when one does.
-    Raises IndexBusyError like `build_index`."""
+    Raises IndexBusyError like `build_index`, HandoffError when the build failed over there."""
     from tqdm import tqdm
 
     path = socket_path(settings.index_dir)
@@ -168,7 +172,7 @@ def build_in_running_process(
                 if "busy" in reply:
                     raise IndexBusyError(reply["busy"])
                 if "error" in reply:
-                    raise RuntimeError(f"the running process failed to build: {reply['error']}")
+                    raise HandoffError(f"the running process failed to build: {reply['error']}")
                 if "report" in reply:
                     return BuildReport(**reply["report"])
         finally:

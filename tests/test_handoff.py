@@ -11,7 +11,7 @@ import pytest
 from filelock import FileLock
 
 from rag.config import ChunkSettings, ModelSettings, Settings
-from rag.handoff import BuildService, build_in_running_process, socket_path
+from rag.handoff import BuildService, HandoffError, build_in_running_process, socket_path
 from rag.indexing import IndexBusyError
 from rag.store import read_manifest
 
@@ -113,3 +113,9 @@ def test_an_unreadable_request_is_declined(service):
     messages: list[dict] = []
     service.serve({"settings": {"chunking": {"max_tokens": -5}}, "rebuild": False, "wait": True}, messages.append)
     assert len(messages) == 1 and "unreadable request" in messages[0]["declined"]
+
+
+def test_a_build_that_fails_over_there_fails_here_with_its_message(settings, service, tmp_path):
+    missing = settings.model_copy(update={"seeds_dir": tmp_path / "no-such-folder"})
+    with pytest.raises(HandoffError, match="FileNotFoundError"):
+        build_in_running_process(missing, show_progress=False)
