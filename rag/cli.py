@@ -65,8 +65,7 @@ def index(
 ) -> None:
     """Bring the index in line with the articles folder, embedding only new and changed articles.
 
-    When `rag serve` or `rag watch` runs on the same index, the build is handed to it: its embedder is
-    already loaded, which saves the seconds a new process spends starting one."""
+    While `rag serve` or `rag watch` runs on the same index, the build is done there, by its loaded embedder."""
     from rag.handoff import HandoffError, build_in_running_process
     from rag.indexing import IndexBusyError, build_index
 
