@@ -101,9 +101,9 @@ class BuildService:
             report = build_index(
                 settings,
                 self.embedder,
-                force=request["rebuild"],
+                force=bool(request.get("rebuild")),
                 show_progress=False,
-                wait=request["wait"],
+                wait=bool(request.get("wait", True)),
                 progress=lambda done, total: send({"progress": [done, total]}),
             )
         except IndexBusyError as error:
