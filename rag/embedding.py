@@ -109,20 +109,8 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Length of `text` in the embedder's own tokens (without special tokens)."""
         if self._tokenizer is None:
-            self._tokenizer = self._token_counter()
-        return self._tokenizer(text)
-
-    def _token_counter(self) -> Callable[[str], int]:
-        """Before the model is loaded, a model folder's `tokenizer.json` alone (1 s, no torch): chunking
-        an article whose chunks are all in the embedding cache (a renamed file) then needs no model."""
-        folder = Path(embedder_location(self.name, self._settings.cache_dir))
-        if self._model is None and (folder / "tokenizer.json").is_file():
-            from tokenizers import Tokenizer
-
-            fast = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            return lambda text: len(fast.encode(text, add_special_tokens=False).ids)
-        tokenizer = self.model.tokenizer
-        return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            self._tokenizer = self.model.tokenizer
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_documents(
         self,
