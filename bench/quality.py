@@ -1,5 +1,6 @@
-"""Retrieval quality that a speed change must keep: XQuAD-ar hybrid recall@5 with the default (bfloat16)
-embedder and with float32.
+"""Retrieval quality that a speed change must keep: XQuAD-ar recall@1 / @5 of hybrid search (the default)
+and of dense search alone (which shows an embedder change more), for the float32, bfloat16 and int8
+embedder. The un-suffixed keys are the default `embed_dtype`.
 
     python bench/quality.py
 """
@@ -19,20 +20,23 @@ def recall(dtype: str, passages: list[dict[str, Any]], questions: list[dict[str,
     settings = Settings()
     settings.models.embed_dtype = dtype  # type: ignore[assignment]
     with temporary_index(settings, passages) as index:
-        return evaluate_retrieval(index, questions, (1, 5), "hybrid", show_progress=False)
+        figures = evaluate_retrieval(index, questions, (1, 5), "hybrid", show_progress=False)
+        dense = evaluate_retrieval(index, questions, (1, 5), "dense", show_progress=False)
+    return figures | {f"dense_{k}": v for k, v in dense.items() if k.startswith("recall@")}
 
 
 def run() -> dict[str, Any]:
     xquad = SHARED / "eval/xquad_ar"
     passages, questions = read_jsonl(xquad / "passages.jsonl"), read_jsonl(xquad / "questions.jsonl")
-    default, fp32 = recall("bfloat16", passages, questions), recall("float32", passages, questions)
-    return {
-        "xquad_ar_questions": len(questions),
-        "xquad_ar_recall@1": default["recall@1"],
-        "xquad_ar_recall@5": default["recall@5"],
-        "xquad_ar_recall@1_fp32": fp32["recall@1"],
-        "xquad_ar_recall@5_fp32": fp32["recall@5"],
-    }
+    figures: dict[str, Any] = {"xquad_ar_questions": len(questions), "embed_dtype": Settings().models.embed_dtype}
+    suffixes = {"float32": "_fp32", "bfloat16": "_bf16", "int8": "_int8"}
+    for dtype, suffix in suffixes.items():
+        measured = recall(dtype, passages, questions)
+        for key in ("recall@1", "recall@5", "dense_recall@1", "dense_recall@5"):
+            figures[f"xquad_ar_{key}{suffix}"] = measured[key]
+            if dtype == figures["embed_dtype"]:
+                figures[f"xquad_ar_{key}"] = measured[key]
+    return figures
 
 
 def main() -> None:

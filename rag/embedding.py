@@ -16,13 +16,28 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.config import ModelSettings
+from rag.config import EmbedDtype, ModelSettings
 from rag.models import embedder_location
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
+
+
+def load_sentence_transformer(location: str, dtype: EmbedDtype) -> SentenceTransformer:
+    """The model on CPU in `dtype`; "int8" loads float32 and swaps its transformer's linear layers for int8 ones."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    weights = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": weights})
+    if dtype == "int8":
+        from rag.quantization import quantize_linears
+
+        quantize_linears(model[0].auto_model)
+    return model
 
 
 class EmbeddingCache:
@@ -81,14 +96,9 @@ class Embedder:
         if self._model is None:
             with self._loading:
                 if self._model is None:
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    import torch
-                    from sentence_transformers import SentenceTransformer
-
-                    dtype = torch.bfloat16 if self._settings.embed_dtype == "bfloat16" else torch.float32
                     location = embedder_location(self.name, self._settings.cache_dir)
                     log.info("loading embedder %s (%s)", location, self._settings.embed_dtype)
-                    self._model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
+                    self._model = load_sentence_transformer(str(location), self._settings.embed_dtype)
         return self._model
 
     @contextlib.contextmanager

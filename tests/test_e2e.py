@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Assistant, Index, Settings
+from rag.articles import load_articles
 from rag.config import AnswerSettings, ModelSettings
 from rag.embedding import Embedder
 from rag.evaluate import contains_answer, invalid_citations
@@ -99,6 +101,20 @@ def test_ask_out_of_scope_question_says_the_articles_do_not_contain_it(index_dir
 # seed-ar-5 asks what Putin called the NATO chief's claims: the answer ("nonsense") opens a chunk whose
 # previous sentence, in the chunk before, names the NATO chief; evidence passages start one sentence
 # earlier for this (rag.evidence.with_previous_sentence).
+def test_int8_embedder_agrees_with_float32_on_the_seed(embedder: Embedder):
+    """The default int8 embedder: vectors of the seed's paragraphs close to float32's, same best paragraph."""
+    assert Settings().models.embed_dtype == "int8"
+    article = load_articles(REPO / "seeds").articles[0]
+    paragraphs = [p for p in article.text.split("\n") if len(p.split()) > 8]
+    reference = Embedder(ModelSettings(embed_dtype="float32", embedding_cache=None))
+    int8, fp32 = embedder.encode_documents(paragraphs), reference.encode_documents(paragraphs)
+    assert len(paragraphs) >= 5 and min((int8 * fp32).sum(axis=1)) > 0.99
+    for question in map(json.loads, SEED_QA.read_text().splitlines()):
+        if question["answerable"]:
+            best = int(np.argmax(fp32 @ reference.encode_query(question["question"])))
+            assert best in np.argsort(-(int8 @ embedder.encode_query(question["question"])))[:2], question["id"]
+
+
 SEED_QUESTIONS = [pytest.param(q, id=q["id"]) for q in map(json.loads, SEED_QA.read_text().splitlines())]
 
 
