@@ -1,8 +1,9 @@
 """Indexing throughput of `rag index` next to the raw sentence-transformers encoder on the very same chunks.
 
 `rag index` runs as a real process over N corpus articles with an empty embedding cache, twice (before
-and after the raw encode, as the machine is noisy; the ratio uses their mean); the chunk texts it stored (with the same title prompt) are encoded by `SentenceTransformer.encode_document`
-directly with the default arithmetic (`embed_dtype`), and a sample in float32, bfloat16 and int8.
+and after the raw encode, as the machine is noisy; the ratio uses their mean). The chunk texts it stored
+(with the same title prompt) are encoded by `SentenceTransformer.encode_document` directly with the
+default arithmetic (`embed_dtype`), and a sample in float32, bfloat16 and int8.
 
     python bench/indexing_speed.py [--articles 300] [--fp32-sample 150]
 """

@@ -50,12 +50,10 @@ def corpus_inputs(count: int, embedder: Embedder) -> list[str]:
     return embedder.inputs(documents[:count])
 
 
-def load(dtype: torch.dtype):
-    from sentence_transformers import SentenceTransformer
-
+def load(dtype: str) -> Any:
+    """The default embedder as `rag` loads it, in `dtype` ("float32", "bfloat16" or "int8")."""
     models = Settings().models
-    location = str(embedder_location(models.embedder, models.cache_dir))
-    return SentenceTransformer(location, device="cpu", model_kwargs={"dtype": dtype})
+    return load_sentence_transformer(str(embedder_location(models.embedder, models.cache_dir)), dtype)  # type: ignore[arg-type]
 
 
 def tokens_per_s(model: Any, inputs: list[str], batch_size: int | None = None) -> tuple[float, np.ndarray]:
@@ -94,19 +92,26 @@ def dense_recall(vectors: tuple[np.ndarray, np.ndarray, np.ndarray], dimensions:
 def embedding_trials(rows: list[str], figures: dict[str, Any]) -> None:
     embedder = Embedder(Settings().models)
     inputs = corpus_inputs(120, embedder)
-    fp32 = load(torch.float32)
+    fp32 = load("float32")
     speed, reference = tokens_per_s(fp32, inputs)
     recall = dense_recall(xquad_vectors(fp32))
     figures["fp32"] = {"tokens_per_s": speed, "recall@5": recall}
     rows.append(f"| float32 (reference) | {speed:,.0f} | 1.000 | {recall:.3f} | – |")
     del fp32
-    bf16 = load(torch.bfloat16)
-    speed, vectors = tokens_per_s(bf16, inputs)
-    bf16_vectors = xquad_vectors(bf16)
-    recall = dense_recall(bf16_vectors)
-    cosine = float((vectors * reference).sum(axis=1).mean())
-    figures["bf16"] = {"tokens_per_s": speed, "cosine": cosine, "recall@5": recall}
-    rows.append(f"| bfloat16 | {speed:,.0f} | {cosine:.3f} | {recall:.3f} | kept as an option |")
+
+    def trial(key: str, model: Any) -> tuple[float, float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Speed, cosine to float32 and dense recall@5 of `model`, kept in `figures[key]`; and its XQuAD vectors."""
+        speed, vectors = tokens_per_s(model, inputs)
+        xquad = xquad_vectors(model)
+        cosine, recall = float((vectors * reference).sum(axis=1).mean()), dense_recall(xquad)
+        figures[key] = {"tokens_per_s": speed, "cosine": cosine, "recall@5": recall}
+        return speed, recall, xquad
+
+    def verdict(recall: float, kept: str, rejected: str) -> str:
+        return kept if recall >= figures["fp32"]["recall@5"] - 0.005 else rejected
+
+    speed, recall, bf16_vectors = trial("bf16", load("bfloat16"))
+    rows.append(f"| bfloat16 | {speed:,.0f} | {figures['bf16']['cosine']:.3f} | {recall:.3f} | kept as an option |")
     for dimensions in (512, 256, 128):
         cut = dense_recall(bf16_vectors, dimensions)
         figures[f"bf16_matryoshka_{dimensions}"] = cut
@@ -114,36 +119,28 @@ def embedding_trials(rows: list[str], figures: dict[str, Any]) -> None:
             f"| bfloat16, Matryoshka {dimensions} dims (search and index size only; embedding speed unchanged) "
             f"| – | – | {cut:.3f} | {'rejected: recall drops' if cut < recall - 0.005 else 'not needed (HNSW)'} |"
         )
-    del bf16
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    models = Settings().models
-    int8 = load(torch.float32)
-    quantize_dynamic(int8[0].auto_model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
-    speed, vectors = tokens_per_s(int8, inputs)
-    cosine = float((vectors * reference).sum(axis=1).mean())
-    recall = dense_recall(xquad_vectors(int8))
-    figures["int8_torch_dynamic"] = {"tokens_per_s": speed, "cosine": cosine, "recall@5": recall}
+    dynamic = load("float32")
+    quantize_dynamic(dynamic[0].auto_model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    speed, recall, _ = trial("int8_torch_dynamic", dynamic)
     rows.append(
-        f"| int8, torch dynamic quantisation (per channel) | {speed:,.0f} | {cosine:.3f} | {recall:.3f} "
-        f"| {'rejected: vectors drift' if recall < figures['fp32']['recall@5'] - 0.005 else 'candidate'} |"
+        f"| int8, torch dynamic quantisation (per channel) | {speed:,.0f} | {figures['int8_torch_dynamic']['cosine']:.3f} "
+        f"| {recall:.3f} | {verdict(recall, 'candidate', 'rejected: vectors drift')} |"
     )
-    del int8
-    per_token = load_sentence_transformer(str(embedder_location(models.embedder, models.cache_dir)), "int8")
-    speed, vectors = tokens_per_s(per_token, inputs)
-    cosine = float((vectors * reference).sum(axis=1).mean())
-    recall = dense_recall(xquad_vectors(per_token))
-    figures["int8_per_token"] = {"tokens_per_s": speed, "cosine": cosine, "recall@5": recall}
+    del dynamic
+    per_token = load("int8")
+    speed, recall, _ = trial("int8_per_token", per_token)
     rows.append(
-        f"| **int8, per-token activation scales (`rag/quantization.py`, default)** | {speed:,.0f} | {cosine:.3f} "
-        f"| {recall:.3f} | {'kept' if recall >= figures['fp32']['recall@5'] - 0.005 else 'rejected'} |"
+        f"| **int8, per-token activation scales (`rag/quantization.py`, default)** | {speed:,.0f} "
+        f"| {figures['int8_per_token']['cosine']:.3f} | {recall:.3f} | {verdict(recall, 'kept', 'rejected')} |"
     )
-    default = models.embed_batch_size
+    default = Settings().models.embed_batch_size
     for batch in sorted({2, 4, 8, 10, 16, 32} - {default}):
         batch_speed, _ = tokens_per_s(per_token, inputs, batch)
         figures[f"int8_batch_{batch}"] = batch_speed
-        verdict = f"faster than {default}" if batch_speed > 1.05 * speed else f"{default} kept (within 5 % or slower)"
-        rows.append(f"| int8, batch {batch} (default {default}) | {batch_speed:,.0f} | – | – | {verdict} |")
+        kept = f"faster than {default}" if batch_speed > 1.05 * speed else f"{default} kept (within 5 % or slower)"
+        rows.append(f"| int8, batch {batch} (default {default}) | {batch_speed:,.0f} | – | – | {kept} |")
     torch.set_num_threads(1)
     one_thread, _ = tokens_per_s(per_token, inputs)
     torch.set_num_threads(2)
