@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from rag.answerability import Signals, signals
 from rag.citations import ParsedCitations, is_looping, verify
 from rag.evidence import Evidence, rank_evidence, term_overlap, with_previous_sentence
 from rag.generation import Generator
@@ -59,7 +60,11 @@ class Assistant:
             contextual = f"{history[-1]} {question}"
             hits = self.retrieve(contextual, exclude)
             evidence = self.evidence(contextual, hits)
-        if not self._sufficient(question, evidence):
+            if not self._sufficient(contextual, evidence):
+                evidence = []
+        elif not self._sufficient(question, evidence):
+            evidence = []
+        if not evidence:
             yield Answer(question, NO_ANSWER[language], True, language, hits=tuple(hits), method="abstained")
             return
         finish = {"question": question, "language": language, "evidence": evidence, "hits": hits}
@@ -79,12 +84,19 @@ class Assistant:
             yield self._answer(checked, "generated", prompt_tokens, **finish)
 
     def _sufficient(self, question: str, evidence: Sequence[Evidence]) -> bool:
-        """Whether the best evidence is strong enough to answer from (else abstain)."""
+        """Whether the evidence is strong enough to answer from (else abstain)."""
         if not evidence:
             return False
         settings = self.index.settings.answer
-        cross = crosses_languages(question, [e.text for e in evidence])
-        return evidence[0].score >= (settings.min_evidence_cross_lingual if cross else settings.min_evidence)
+        if crosses_languages(question, [e.text for e in evidence]):
+            # The signals were fitted on questions in the articles' language; across languages only the
+            # evidence score separates (weakly), so its threshold is set for accuracy.
+            return evidence[0].score >= settings.min_evidence_cross_lingual
+        return self.signals(question, evidence).logit(settings.abstention_weights) >= 0
+
+    def signals(self, question: str, evidence: Sequence[Evidence]) -> Signals:
+        """What speaks for the (non-empty) evidence answering the question."""
+        return signals(question, evidence, self.index.embedder, self.index.store.lexical, self.generator)
 
     def check(self, written: str, question: str, language: str, evidence: Sequence[Evidence]) -> ParsedCitations | None:
         """The generated answer with only supported, correctly cited sentences; None when it must be replaced."""

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from rag.config import AnswerSettings, ModelSettings
 from rag.models import llm_location
 from rag.prompts import (
@@ -65,6 +67,37 @@ class Generator:
         else:
             text = completion_prompt(question, passages)
         return len(self.llm.tokenize(text.encode(), add_bos=True))
+
+    def question_likelihood_gain(self, question: str, passages: Sequence[str]) -> float:
+        """How much likelier the passages make the question to the model, in nats: log P(question | the
+        completion prompt with the passages) - log P(question | the prompt without any). A question written
+        about a passage gains far more from it than from passages on the same topic that do not answer it.
+        The prompt with the passages goes last, so that answering reuses its KV cache."""
+        return -self._log_likelihood(question, ()) + self._log_likelihood(question, passages)
+
+    def _log_likelihood(self, question: str, passages: Sequence[str]) -> float:
+        """log P(question | the completion prompt up to "Question:"), scored in one batch after the longest
+        prompt prefix already in the KV cache (the examples at least)."""
+        llm = self.llm
+        prompt = completion_prompt(question, passages)
+        context = llm.tokenize(prompt[: prompt.rindex(question.strip())].rstrip(" ").encode(), add_bos=True)
+        asked = llm.tokenize(b" " + question.strip().encode(), add_bos=False)[: llm.n_batch]
+        reused = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), context)
+        llm.n_tokens = min(reused, len(context) - 1)  # evaluate at least one token: its logits are needed
+        llm.eval(context[llm.n_tokens :])
+        vocabulary = llm.n_vocab()
+        first = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocabulary,)).copy()
+        # The question's tokens in one batch, with logits for each: llama-cpp-python's public eval keeps only
+        # the last row unless it keeps every row of the context (n_ctx x 262k floats for Gemma).
+        llm._batch.set_batch(batch=asked, n_past=llm.n_tokens, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        rest = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(asked), vocabulary))
+        llm.input_ids[llm.n_tokens : llm.n_tokens + len(asked)] = asked
+        llm.n_tokens += len(asked)
+        logits = np.vstack([first, rest[:-1]]).astype(np.float64)
+        top = logits.max(axis=1)
+        normaliser = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+        return float((logits[np.arange(len(asked)), asked] - normaliser).sum())
 
     def stream(self, question: str, passages: Sequence[str], language: str) -> Iterator[str]:
         """Pieces of the answer as the model writes them."""

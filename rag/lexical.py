@@ -53,6 +53,7 @@ class LexicalIndex:
         self._chunk_ids = chunk_ids
         self._position: dict[int, int] | None = None
         self._last: tuple[str, np.ndarray | None] | None = None
+        self._idf: dict[str, float] | None = None
 
     @classmethod
     def build(cls, chunk_ids: Sequence[int], texts: Sequence[str]) -> LexicalIndex:
@@ -97,6 +98,21 @@ class LexicalIndex:
             return {int(i): 0.0 for i in chunk_ids}
         position = self._positions()
         return {int(i): float(every[position[int(i)]]) for i in chunk_ids}
+
+    def idf(self, terms: Sequence[str]) -> list[float]:
+        """BM25 idf of each term (as analysed); a term no chunk holds gets the highest idf."""
+        if self._idf is None:
+            self._idf = {}
+            if self._model is not None:
+                frequency = np.diff(np.asarray(self._model.scores["indptr"]))
+                documents = self._model.scores["num_docs"]
+                self._idf = {
+                    t: float(np.log(1 + (documents - frequency[i] + 0.5) / (frequency[i] + 0.5)))
+                    for t, i in self._model.vocab_dict.items()
+                    if i < len(frequency)  # bm25s keeps a placeholder entry past the real terms
+                }
+        unseen = max(self._idf.values(), default=1.0)
+        return [self._idf.get(t, unseen) for t in terms]
 
     def _positions(self) -> dict[int, int]:
         if self._position is None:

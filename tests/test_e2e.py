@@ -328,3 +328,15 @@ def test_follow_up_questions_in_one_conversation(index_dir: Path, embedder: Embe
     # ...and a question that only makes sense after the previous one is read with it.
     third = assistant.ask("وماذا قال عن الاجتماع؟", history=[first.question, second.question])
     assert not third.abstained and third.citations
+
+
+def test_question_is_likelier_after_the_passage_that_answers_it():
+    """The likelihood signal of abstention, with the real LLM; scoring leaves its KV cache consistent."""
+    generator = Generator(ModelSettings(), AnswerSettings())
+    question = "في أي عام افتتح متحف اللوفر للجمهور؟"
+    answering = ["افتتح متحف اللوفر أبوابه للجمهور عام 1793 بعد الثورة الفرنسية."]
+    before = "".join(generator.stream(question, answering, "ar"))
+    gain = generator.question_likelihood_gain(question, answering)
+    assert gain > 10 + generator.question_likelihood_gain(question, ["تعد سيدني أكبر مدن أستراليا وأكثرها سكانا."])
+    assert "".join(generator.stream(question, answering, "ar")) == before
+    assert generator.question_likelihood_gain(question, answering) == pytest.approx(gain, abs=1e-3)

@@ -50,3 +50,12 @@ def test_save_and_load_round_trip(tmp_path, lexical: LexicalIndex):
 def test_analyze_folds_then_stems():
     assert analyze("الأزمة") == analyze("الازمه") == analyze("الأزمـــة")
     assert analyze("Rates ٢٠٢٤") == ["rate", "2024"]
+
+
+def test_idf_rare_terms_weigh_more_and_unseen_terms_most(lexical: LexicalIndex):
+    once, twice, unseen = lexical.idf(analyze("أوميروف الأوكرانيين zzz"))  # 1 chunk, 2 chunks ("الأوكرانية"), none
+    assert unseen == once > twice > 0
+
+
+def test_idf_of_an_empty_index_is_uniform():
+    assert LexicalIndex.build([], []).idf(["a", "b"]) == [1.0, 1.0]

@@ -1,0 +1,65 @@
+"""Whether the evidence answers the question: four measured signals, weighed by a logistic model fitted
+on XQuAD-ar with each question's gold passage present and left out (bench/abstention_signal.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.evidence import Evidence, content_terms
+from rag.generation import Generator
+from rag.lexical import LexicalIndex
+
+PHRASE_WORDS = 12  # a question is usually a paraphrase of one clause of its answer's sentence
+PHRASE_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What speaks for the evidence answering the question, in the order of the model's weights."""
+
+    score: float  # the best evidence's ranking score (cosine mixed with term overlap)
+    phrase_similarity: float  # best cosine between the question and a 12-word stretch of the evidence
+    coverage: float  # share of the question's terms, weighted by idf, in the best evidence
+    likelihood_gain: float  # how much likelier the evidence makes the question to the LLM, in nats
+
+    def logit(self, weights: Sequence[float]) -> float:
+        """weights[0] + the weighted signals: positive means answerable."""
+        return float(weights[0] + np.dot(weights[1:], astuple(self)))
+
+
+def phrases(text: str) -> list[str]:
+    """Overlapping stretches of PHRASE_WORDS words (the whole text when shorter)."""
+    words = text.split()
+    if len(words) <= PHRASE_WORDS:
+        return [" ".join(words)]
+    last = len(words) - PHRASE_WORDS
+    starts = [*range(0, last, PHRASE_STRIDE), last]
+    return [" ".join(words[i : i + PHRASE_WORDS]) for i in starts]
+
+
+def idf_coverage(question: str, text: str, lexical: LexicalIndex) -> float:
+    """Share of the question's content terms, weighted by their idf in the index, that the text holds."""
+    wanted = sorted(content_terms(question))
+    if not wanted:
+        return 1.0
+    found = content_terms(text)
+    weights = lexical.idf(wanted)
+    return sum(w for t, w in zip(wanted, weights) if t in found) / sum(weights)
+
+
+def signals(
+    question: str, evidence: Sequence[Evidence], embedder: Embedder, lexical: LexicalIndex, generator: Generator
+) -> Signals:
+    """The four signals for non-empty evidence, best first."""
+    stretches = [p for e in evidence for p in phrases(e.text)]
+    similarity = embedder.encode_documents(stretches) @ embedder.encode_query(question)
+    return Signals(
+        score=evidence[0].score,
+        phrase_similarity=float(similarity.max()),
+        coverage=idf_coverage(question, evidence[0].text, lexical),
+        likelihood_gain=generator.question_likelihood_gain(question, [e.text for e in evidence]),
+    )
