@@ -15,6 +15,7 @@ from rag.lexical import LexicalIndex
 
 PHRASE_WORDS = 12  # a question is usually a paraphrase of one clause of its answer's sentence
 PHRASE_STRIDE = 4
+PHRASE_BATCH = 16  # 12-word stretches: 0.51 s a question at 16, 0.77 s at the default 4 (12 XQuAD questions)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def signals(
 ) -> Signals:
     """The four signals for non-empty evidence, best first."""
     stretches = [p for e in evidence for p in phrases(e.text)]
-    similarity = embedder.encode_documents(stretches) @ embedder.encode_query(question)
+    similarity = embedder.encode_documents(stretches, batch_size=PHRASE_BATCH) @ embedder.encode_query(question)
     return Signals(
         score=evidence[0].score,
         phrase_similarity=float(similarity.max()),

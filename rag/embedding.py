@@ -127,11 +127,13 @@ class Embedder:
         texts: Sequence[str],
         progress: Callable[[int], None] | None = None,
         titles: Sequence[str] | None = None,
+        batch_size: int | None = None,
     ) -> np.ndarray:
         """Unit vectors (float32, one row per text) with the model's document prompt; cached ones are reused.
 
         With `titles`, a prompt that has a title slot (EmbeddingGemma: "title: none | text: ") gets
-        each text's title, which gives a chunk the context of its article."""
+        each text's title, which gives a chunk the context of its article. `batch_size` overrides the
+        setting (short texts of one length go faster in larger batches)."""
         documents = list(zip(titles or [""] * len(texts), texts))
         keys = [EmbeddingCache.key(f"{title}\x1f{text}") for title, text in documents]
         cached = self._cache.get(keys) if self._cache else {}
@@ -139,7 +141,7 @@ class Embedder:
         if progress is not None and len(texts) > len(missing):
             progress(len(texts) - len(missing))
         if missing:
-            fresh = self._encode([d for _, d in missing], progress)
+            fresh = self._encode([d for _, d in missing], progress, batch_size or self._settings.embed_batch_size)
             if self._cache:
                 self._cache.put([k for k, _ in missing], fresh)
             cached.update(zip([k for k, _ in missing], fresh))
@@ -154,8 +156,9 @@ class Embedder:
             return [template.replace("title: none", f"title: {title or 'none'}") + text for title, text in documents]
         return [template + text for _, text in documents]
 
-    def _encode(self, documents: list[tuple[str, str]], progress: Callable[[int], None] | None) -> np.ndarray:
-        batch = self._settings.embed_batch_size
+    def _encode(
+        self, documents: list[tuple[str, str]], progress: Callable[[int], None] | None, batch: int
+    ) -> np.ndarray:
         inputs = self.inputs(documents)
         # Similar lengths in one batch waste less on padding.
         order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
