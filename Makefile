@@ -17,8 +17,10 @@ run: index
 test: models
 	$(BIN)/python -m pytest -ra
 
-# Speed, memory and quality figures of this machine -> bench/results.json and BENCHMARKS.md (~25 minutes).
+# Speed, memory and quality figures of this machine -> bench/results.json and BENCHMARKS.md (~25 minutes),
+# and screenshots of the chat, step by step, from the browser tests -> bench/results/ui/.
 bench: index
+	RAG_UI_SCREENSHOTS=bench/results/ui $(BIN)/python -m pytest -q tests/test_ui.py
 	cd bench && ../$(BIN)/python suite.py
 
 setup: $(INSTALLED)

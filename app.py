@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from rag import Answer, Assistant, BuildReport, Index, Settings, build_index
+from rag import Answer, Assistant, BuildReport, Citation, Hit, Index, Progress, Settings, Span, build_index
 from rag.articles import SUFFIXES
 from rag.handoff import BuildService
 
@@ -21,11 +23,19 @@ log = logging.getLogger(__name__)
 # Each paragraph takes the direction of its first strong letter, so Arabic, English and mixed
 # lines all read correctly in the same conversation.
 CSS = """
-#chat p, #chat li, .source p, .source .title { unicode-bidi: plaintext; text-align: start; }
+#chat .message p, #chat .message li, #chat .message span.md, .source p, .source .title { unicode-bidi: plaintext; text-align: start; }
+#chat .message .prose, #chat .message .message-content { direction: ltr; }
 .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 12px; margin-bottom: 8px; }
 .source .title { font-weight: 600; margin-bottom: 4px; }
 .source mark { background: #ffe58a; color: inherit; padding: 0 2px; }
+.source mark strong { background: #ffc53d; }
 """
+STAGES = {
+    "searching": "🔎 Searching the articles… / جارٍ البحث في المقالات…",
+    "reading": "📖 Reading the passages… / جارٍ قراءة المقاطع…",
+    "writing": "✍️ Writing the answer… / جارٍ كتابة الإجابة…",
+}
+FEEDBACK_FILE = "feedback.jsonl"
 NO_SOURCES = "<p class='source-empty'>Sources of the last answer appear here.</p>"
 HOW_ANSWERED = {
     "generated": "Written by the model from the highlighted sentences; every sentence was checked against its source.",
@@ -44,13 +54,80 @@ def sources_html(answer: Answer) -> str:
         hit = citation.hit
         before = hit.text[: citation.span_start - hit.start]
         after = hit.text[citation.span_end - hit.start :]
-        passage = f"{html.escape(before)}<mark>{html.escape(citation.span_text)}</mark>{html.escape(after)}"
+        passage = f"{html.escape(before)}<mark>{marked_span(citation, answer.answer_span)}</mark>{html.escape(after)}"
         boxes.append(
             f"<div class='source' dir='auto'><div class='title'>[{citation.n}] {html.escape(hit.title)}</div>"
             f"<p>{passage}</p><small>{html.escape(hit.article_id)} · {hit.start}–{hit.end}</small></div>"
         )
     note = HOW_ANSWERED.get(answer.method, "")
     return "\n".join(boxes) + (f"<p class='how'><small>{html.escape(note)}</small></p>" if note else "")
+
+
+def sources_from_dict(answer: dict[str, Any]) -> str:
+    """The Sources panel of an answer kept as its `to_dict` (restored after a page reload)."""
+    return sources_html(answer_from_dict(answer))
+
+
+def answer_from_dict(data: dict[str, Any]) -> Answer:
+    """The parts of an Answer that the UI shows, from its `to_dict`."""
+    citations = []
+    for c in data["citations"]:
+        hit = Hit(-1, 0.0, 0.0, c["text"], c["article_id"], c["title"], c["path"], c["start"], c["end"])
+        citations.append(Citation(c["n"], hit, c["span_start"], c["span_end"]))
+    span = data.get("answer_span")
+    answer_span = Span(span["text"], span["start"], span["end"], 0.0) if span else None
+    return Answer(
+        data["question"],
+        data["answer"],
+        data["abstained"],
+        data["language"],
+        tuple(citations),
+        method=data.get("method", "generated"),
+        answer_span=answer_span,
+    )
+
+
+def marked_span(citation: Citation, span: Span | None) -> str:
+    """The cited sentence as HTML, the answer span inside it in bold."""
+    text = citation.span_text
+    if span is None or not citation.span_start <= span.start < span.end <= citation.span_end:
+        return html.escape(text)
+    start, end = span.start - citation.span_start, span.end - citation.span_start
+    return f"{html.escape(text[:start])}<strong>{html.escape(text[start:end])}</strong>{html.escape(text[end:])}"
+
+
+def as_text(answer: dict[str, Any]) -> str:
+    """An answer (its `to_dict`) with its sources, as plain text to copy."""
+    lines = [answer["answer"].replace("**", "")]
+    for citation in answer["citations"]:
+        lines.append(f"[{citation['n']}] {citation['title']} ({citation['path']}): {citation['span_text']}")
+    return "\n\n".join(lines)
+
+
+def feedback_record(
+    answer: dict[str, Any], liked: bool, comment: str, history: list[str], generation: str
+) -> dict[str, Any]:
+    """One line of feedback.jsonl: the rating and the answer it rates, in the `rag eval` question format (id, lang,
+    question, history, answers, passage_id, answerable) so that a team can turn it into a test question."""
+    span = answer.get("answer_span")
+    citations = answer["citations"]
+    return {
+        "id": f"feedback-{int(time.time() * 1000)}",
+        "lang": answer["language"],
+        "question": answer["question"],
+        "history": history,
+        "answers": [span["text"]] if span and liked else [],
+        "passage_id": citations[0]["article_id"] if citations else None,
+        "answerable": not answer["abstained"] if liked else None,
+        "rating": "up" if liked else "down",
+        "comment": comment.strip(),
+        "answer": answer["answer"],
+        "abstained": answer["abstained"],
+        "answer_span": span,
+        "citations": citations,
+        "index_generation": generation,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def build_summary(report: BuildReport) -> str:
@@ -82,6 +159,7 @@ def add_articles(paths: list[str], seeds_dir: Path, max_mb: float) -> list[str]:
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The chat page: conversation on the left, sources of the latest answer on the right."""
     settings = assistant.index.settings
+    feedback_lock = threading.Lock()
 
     def rebuild(progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:  # noqa: B008 - Gradio's idiom
         return build_summary(build_index(settings, assistant.index.embedder))
@@ -91,34 +169,96 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         summary = build_summary(build_index(settings, assistant.index.embedder))
         return None, "\n".join([summary, *(f"- refused {r}" for r in refused)])
 
-    def respond(message: str, history: list[dict[str, Any]]) -> Iterator[tuple[list[dict[str, Any]], str, str]]:
+    def respond(
+        message: str, history: list[dict[str, Any]], answers: list[dict[str, Any]], session: list[Answer]
+    ) -> Iterator[tuple[list[dict[str, Any]], str, str, list[dict[str, Any]], list[Answer], str, dict[str, Any]]]:
         message = (message or "").strip()
         if not message:
-            yield history, NO_SOURCES, ""
+            yield history, NO_SOURCES, "", answers, session, "", saved(history, answers)
             return
-        asked = [str(m["content"]) for m in history if m.get("role") == "user"]
+        # Earlier turns: their Answers while this page has them, else their questions (after a reload).
+        known = {a.question: a for a in session}
+        turns = [known.get(a["question"], a["question"]) for a in answers]
         history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
-        yield history, NO_SOURCES, ""
-        for event in assistant.stream(message, asked):
-            if isinstance(event, Answer):
+        for event in assistant.stream(message, turns, progress=True):
+            if isinstance(event, Progress):
+                history[-1] = {"role": "assistant", "content": STAGES[event.stage]}
+                yield history, NO_SOURCES, "", answers, session, "", saved(history, answers)
+            elif isinstance(event, Answer):
                 history[-1] = {"role": "assistant", "content": event.text}
-                yield history, sources_html(event), ""
+                answers = [*answers, event.to_dict()]
+                session = [*session, event]
+                text = as_text(answers[-1])
+                yield history, sources_html(event), "", answers, session, text, saved(history, answers)
             else:
                 history[-1] = {"role": "assistant", "content": event}
-                yield history, NO_SOURCES, ""
+                yield history, NO_SOURCES, "", answers, session, "", saved(history, answers)
+
+    def saved(history: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"messages": history, "answers": answers}
+
+    def restore(stored: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str, str]:
+        stored = stored or {}
+        messages, answers = stored.get("messages") or [], stored.get("answers") or []
+        if not answers:
+            return messages, answers, NO_SOURCES, ""
+        last = answers[-1]
+        return messages, answers, sources_from_dict(last), as_text(last)
+
+    def rate(answers: list[dict[str, Any]], comment: str, like: gr.LikeData) -> tuple[str, str]:
+        index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
+        turn = (int(index) - 1) // 2  # messages alternate question, answer
+        if not 0 <= turn < len(answers):
+            return comment, "That answer is no longer known; nothing was recorded."
+        liked = like.liked is True or like.liked == "Like"
+        record = feedback_record(
+            answers[turn],
+            liked,
+            comment or "",
+            [a["question"] for a in answers[:turn]],
+            assistant.index.store.generation.name,
+        )
+        path = settings.index_dir / FEEDBACK_FILE
+        with feedback_lock, path.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return "", f"Thank you: {'👍' if liked else '👎'} recorded{' with your comment' if comment.strip() else ''}."
 
     with gr.Blocks(title="News QA") as demo:
         gr.Markdown("## News QA\nAsk in Arabic or English; answers cite the article passages as [n].")
         with gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(elem_id="chat", height=520, label="Conversation")
-                question = gr.Textbox(placeholder="اسأل عن المقالات… / Ask about the articles…", show_label=False)
+                chat = gr.Chatbot(
+                    elem_id="chat",
+                    height=520,
+                    label="Conversation",
+                    feedback_options=("Like", "Dislike"),
+                    buttons=["copy"],
+                )
+                question = gr.Textbox(
+                    placeholder="اسأل عن المقالات… / Ask about the articles…",
+                    show_label=False,
+                    elem_id="question",
+                    rtl=False,
+                )
                 with gr.Row():
                     send = gr.Button("Ask", variant="primary")
                     clear = gr.Button("New conversation")
+                comment = gr.Textbox(
+                    placeholder="Comment on an answer, then rate it with 👍 / 👎 (optional)",
+                    show_label=False,
+                    elem_id="feedback-comment",
+                )
+                thanks = gr.Markdown(elem_id="feedback-status")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
-                sources = gr.HTML(NO_SOURCES)
+                sources = gr.HTML(NO_SOURCES, elem_id="sources")
+                copyable = gr.Textbox(
+                    label="Answer with its sources, as text",
+                    lines=4,
+                    buttons=["copy"],
+                    interactive=False,
+                    elem_id="answer-text",
+                )
                 with gr.Accordion("Articles", open=False):
                     files = gr.File(
                         file_count="multiple",
@@ -129,10 +269,18 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         add = gr.Button("Add and index")
                         rebuild_button = gr.Button("Rebuild index")
                     status = gr.Markdown()
-        outputs = [chat, sources, question]
-        question.submit(respond, [question, chat], outputs, api_name="ask")
-        send.click(respond, [question, chat], outputs, api_name=False)
-        clear.click(lambda: ([], NO_SOURCES, ""), None, outputs, api_name=False)
+        answers = gr.State([])  # the answers shown, as dicts (kept in the browser with the messages)
+        session = gr.State([])  # the same as Answer objects while the page lives (follow-ups reuse them)
+        stored = gr.BrowserState({"messages": [], "answers": []}, storage_key="rag-news-conversation")
+        inputs = [question, chat, answers, session]
+        outputs = [chat, sources, question, answers, session, copyable, stored]
+        question.submit(respond, inputs, outputs, api_name="ask")
+        send.click(respond, inputs, outputs, api_name=False)
+        clear.click(
+            lambda: ([], NO_SOURCES, "", [], [], "", {"messages": [], "answers": []}), None, outputs, api_name=False
+        )
+        chat.like(rate, [answers, comment], [comment, thanks], api_name=False)
+        demo.load(restore, stored, [chat, answers, sources, copyable], api_name=False)
         add.click(upload, files, [files, status], api_name="add_articles")
         rebuild_button.click(rebuild, None, status, api_name="rebuild")
     return demo

@@ -10,7 +10,7 @@ from rag.config import Settings
 from rag.indexing import BuildReport, build_index
 from rag.retrieval import Index
 from rag.store import IndexMismatchError, IndexMissingError
-from rag.types import Answer, Article, Chunk, Citation, Hit
+from rag.types import Answer, Article, Chunk, Citation, Hit, Progress, Span
 
 __all__ = [
     "Answer",
@@ -23,6 +23,8 @@ __all__ = [
     "Index",
     "IndexMismatchError",
     "IndexMissingError",
+    "Progress",
     "Settings",
+    "Span",
     "build_index",
 ]

@@ -52,15 +52,20 @@ def idf_coverage(question: str, text: str, lexical: LexicalIndex) -> float:
     return sum(w for t, w in zip(wanted, weights) if t in found) / sum(weights)
 
 
+def phrase_similarity(question: str, evidence: Sequence[Evidence], embedder: Embedder) -> float:
+    """The best cosine between the question and a 12-word stretch of the evidence."""
+    stretches = [p for e in evidence for p in phrases(e.text)]
+    similarity = embedder.encode_documents(stretches, batch_size=PHRASE_BATCH) @ embedder.encode_query(question)
+    return float(similarity.max())
+
+
 def signals(
     question: str, evidence: Sequence[Evidence], embedder: Embedder, lexical: LexicalIndex, generator: Generator
 ) -> Signals:
     """The four signals for non-empty evidence, best first."""
-    stretches = [p for e in evidence for p in phrases(e.text)]
-    similarity = embedder.encode_documents(stretches, batch_size=PHRASE_BATCH) @ embedder.encode_query(question)
     return Signals(
         score=evidence[0].score,
-        phrase_similarity=float(similarity.max()),
+        phrase_similarity=phrase_similarity(question, evidence, embedder),
         coverage=idf_coverage(question, evidence[0].text, lexical),
         likelihood_gain=generator.question_likelihood_gain(question, [e.text for e in evidence]),
     )

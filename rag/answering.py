@@ -4,17 +4,20 @@ sentence against the evidence it cites, fall back to quoting the evidence, or ab
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from rag.answerability import Signals, signals
+from rag.answerability import Signals, phrase_similarity, signals
 from rag.citations import ParsedCitations, is_looping, verify
-from rag.evidence import Evidence, rank_evidence, term_overlap, with_previous_sentence
+from rag.conversation import is_follow_up, read_with, retrieval_query
+from rag.evidence import Evidence, content_terms, rank_evidence, term_overlap, with_previous_sentence
 from rag.generation import Generator
-from rag.prompts import ACCORDING_TO, NO_ANSWER
+from rag.prompts import ACCORDING_TO, ANSWER_FIRST, NO_ANSWER
 from rag.retrieval import Index
+from rag.spans import answer_span, sentence_holding
 from rag.text import crosses_languages, detect_language
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, Hit, Progress, Span
 
 
 class Assistant:
@@ -29,59 +32,140 @@ class Assistant:
         """Hits for the question (`exclude` leaves articles out, as if not indexed)."""
         return self.index.search(question, self.index.settings.retrieval.k, exclude=exclude)
 
-    def evidence(self, question: str, hits: Sequence[Hit]) -> list[Evidence]:
-        """The best sentences of the relevant hits, best first (empty when none is relevant)."""
+    def evidence(self, question: str, hits: Sequence[Hit], follow_up: str | None = None) -> list[Evidence]:
+        """The best sentences of the relevant hits, best first (empty when none is relevant). For a follow-up,
+        `question` is it read with the previous turn and `follow_up` its own words."""
         settings = self.index.settings
         relevant = [h for h in hits if h.similarity >= settings.retrieval.min_score][: settings.answer.passages]
         relevant = [with_previous_sentence(h, self.index.article_text(h.article_id)) for h in relevant]
         answer = settings.answer
         ranked = rank_evidence(
-            question, relevant, self.index.embedder, answer.evidence_lexical_weight, answer.evidence_window
+            question, relevant, self.index.embedder, answer.evidence_lexical_weight, answer.evidence_window, follow_up
         )
         # A small model tends to answer from any sentence it is shown: show only close contenders.
         close = [e for e in ranked if e.score >= ranked[0].score - answer.evidence_margin] if ranked else []
         return close[: answer.evidence]
 
     def stream(
-        self, question: str, history: Sequence[str] = (), exclude: frozenset[str] = frozenset()
-    ) -> Iterator[str | Answer]:
+        self,
+        question: str,
+        history: Sequence[str | Answer] = (),
+        exclude: frozenset[str] = frozenset(),
+        progress: bool = False,
+    ) -> Iterator[str | Answer | Progress]:
         """Yield the growing answer text while the model writes, then the final, verified Answer.
 
-        `exclude` leaves articles out of retrieval (used to measure abstention)."""
+        `history` holds the conversation's earlier turns, oldest first: their questions, or their Answers
+        (which saves answering the previous question again when the new one leans on it). `exclude`
+        leaves articles out of retrieval (used to measure abstention). With `progress`, Progress events
+        say what is being done before the text comes."""
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
         settings = self.index.settings.answer
         language = detect_language(question)
-        hits = self.retrieve(question, exclude)
-        evidence = self.evidence(question, hits)
-        if history and not self._sufficient(question, evidence):
-            # "And what did he say?" only makes sense with the question before it.
-            contextual = f"{history[-1]} {question}"
-            hits = self.retrieve(contextual, exclude)
-            evidence = self.evidence(contextual, hits)
-            if not self._sufficient(contextual, evidence):
-                evidence = []
-        elif not self._sufficient(question, evidence):
-            evidence = []
+        if progress:
+            yield Progress("searching")
+        reading, hits, evidence = self._read(question, history, exclude)
+        if progress and evidence:
+            yield Progress("reading" if settings.mode == "extractive" else "writing")
         if not evidence:
             yield Answer(question, NO_ANSWER[language], True, language, hits=tuple(hits), method="abstained")
             return
-        finish = {"question": question, "language": language, "evidence": evidence, "hits": hits}
+        finish = {"question": question, "language": language, "hits": hits}
         if settings.mode == "extractive":
-            yield self._answer(extractive(evidence, language), method="extractive", **finish)
+            yield self._quote(evidence, "extractive", **finish)
             return
         texts = [e.text for e in evidence]
         written = ""
-        for piece in self.generator.stream(question, texts, language):
+        for piece in self.generator.stream(reading, texts, language):
             written += piece
             yield written
-        prompt_tokens = self.generator.prompt_tokens(question, texts, language)
-        checked = self.check(written, question, language, evidence)
+        prompt_tokens = self.generator.prompt_tokens(reading, texts, language)
+        checked = self.check(written, reading, language, evidence)
         if checked is None:
-            yield self._answer(extractive(evidence, language), "fallback", prompt_tokens, **finish)
+            yield self._quote(evidence, "fallback", prompt_tokens, **finish)
         else:
-            yield self._answer(checked, "generated", prompt_tokens, **finish)
+            yield self._answer(checked, "generated", prompt_tokens, evidence=evidence, **finish)
+
+    def _read(
+        self, question: str, history: Sequence[str | Answer], exclude: frozenset[str]
+    ) -> tuple[str, list[Hit], list[Evidence]]:
+        """The question as it is answered (read with the previous turn when it leans on it), its hits, and
+        evidence strong enough to answer from (empty: abstain)."""
+        if history and is_follow_up(question):
+            return self._follow_up(question, self._previous(history, exclude), exclude)
+        alone = self._consider(question, question, exclude)
+        if history and not alone[2]:
+            # "Which party won the vote?" reads as a question of its own, yet may only be answered with the turn before.
+            together = self._follow_up(question, self._previous(history, exclude), exclude)
+            if together[2]:
+                return together
+        return alone
+
+    def _follow_up(
+        self, question: str, previous: Answer, exclude: frozenset[str]
+    ) -> tuple[str, list[Hit], list[Evidence]]:
+        """The question read with the previous turn: searched with what answered it, ranked with its words."""
+        return self._consider(read_with(question, previous), retrieval_query(question, previous), exclude, question)
+
+    def _consider(
+        self, reading: str, query: str, exclude: frozenset[str], follow_up: str | None = None
+    ) -> tuple[str, list[Hit], list[Evidence]]:
+        """Search for `query`, rank evidence for `reading` (and the follow-up's own words), keep it if sufficient."""
+        hits = self.retrieve(query, exclude)
+        evidence = self.evidence(reading, hits, follow_up)
+        sufficient = self._sufficient(reading, evidence)
+        if sufficient and follow_up is not None:
+            sufficient = self._asks_about(follow_up, evidence)
+        return reading, hits, evidence if sufficient else []
+
+    def _asks_about(self, follow_up: str, evidence: Sequence[Evidence]) -> bool:
+        """Whether the evidence speaks of what the follow-up itself asks. Read with the previous turn, "And how
+        old is he?" scores as answerable as the previous question did; its own words must match a stretch of
+        the evidence too (words such as "and why?" ask nothing of their own; across languages cosines run lower
+        and only the evidence score decides)."""
+        if not content_terms(follow_up) or crosses_languages(follow_up, [e.text for e in evidence]):
+            return True
+        threshold = self.index.settings.answer.min_follow_up_similarity
+        return phrase_similarity(follow_up, evidence, self.index.embedder) >= threshold
+
+    def _previous(self, history: Sequence[str | Answer], exclude: frozenset[str]) -> Answer:
+        """The previous turn's Answer (answered again, with the turn before it, when only its question is known)."""
+        last = history[-1]
+        return last if isinstance(last, Answer) else self.ask(last, history[-2:-1], exclude)
+
+    def _quote(
+        self,
+        evidence: Sequence[Evidence],
+        method: str,
+        prompt_tokens: int = 0,
+        *,
+        question: str,
+        language: str,
+        hits: Sequence[Hit],
+    ) -> Answer:
+        """The best evidence quoted; when the model is sure of the span that answers, that span first, in bold,
+        and only the sentence that holds it quoted (its neighbour stays in the passage, as context). The span is
+        asked for with the question's own words (a follow-up's context would make the model less sure)."""
+        span = answer_span(question, evidence, self.generator)
+        finish = {"question": question, "language": language, "hits": hits}
+        if span is None or span.confidence < self.index.settings.answer.span_min_confidence:
+            quoted = self._answer(extractive(evidence, language), method, prompt_tokens, evidence=evidence, **finish)
+            return replace(quoted, best_span=span)
+        start, end = sentence_holding(evidence[0], span)
+        best = evidence[0]
+        sentence = replace(
+            best, start=start, end=end, text=best.hit.text[start - best.hit.start : end - best.hit.start]
+        )
+        quoted = ANSWER_FIRST[language].format(
+            span=span.text, n=1, sentence=bolden(sentence.text, span.start - start, span.end - start)
+        )
+        parsed = ParsedCitations(quoted, (1,))
+        quoted = self._answer(
+            parsed, method, prompt_tokens, evidence=[sentence, *evidence[1:]], answer_span=span, **finish
+        )
+        return replace(quoted, best_span=span)
 
     def _sufficient(self, question: str, evidence: Sequence[Evidence]) -> bool:
         """Whether the evidence is strong enough to answer from (else abstain)."""
@@ -130,14 +214,17 @@ class Assistant:
         language: str,
         evidence: Sequence[Evidence],
         hits: Sequence[Hit],
+        answer_span: Span | None = None,
     ) -> Answer:
         citations = tuple(
             Citation(n, evidence[n - 1].hit, evidence[n - 1].start, evidence[n - 1].end) for n in parsed.numbers
         )
         passages = tuple(dict.fromkeys(e.hit for e in evidence))
-        return Answer(question, parsed.text, False, language, citations, passages, tuple(hits), method, prompt_tokens)
+        return Answer(
+            question, parsed.text, False, language, citations, passages, tuple(hits), method, prompt_tokens, answer_span
+        )
 
-    def ask(self, question: str, history: Sequence[str] = (), exclude: frozenset[str] = frozenset()) -> Answer:
+    def ask(self, question: str, history: Sequence[str | Answer] = (), exclude: frozenset[str] = frozenset()) -> Answer:
         """The final Answer, without streaming."""
         for event in self.stream(question, history, exclude):
             if isinstance(event, Answer):
@@ -148,3 +235,8 @@ class Assistant:
 def extractive(evidence: Sequence[Evidence], language: str) -> ParsedCitations:
     """The best evidence sentence, quoted after a lead in the question's language, citing it as [1]."""
     return ParsedCitations(ACCORDING_TO[language].format(n=1, sentence=evidence[0].text), (1,))
+
+
+def bolden(text: str, start: int, end: int) -> str:
+    """The text with text[start:end] in Markdown bold."""
+    return f"{text[:start]}**{text[start:end]}**{text[end:]}"

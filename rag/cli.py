@@ -114,7 +114,15 @@ def search(
 
 
 @app.command()
-def ask(question: str, index_dir: IndexOption = None, as_json: JsonOption = False) -> None:
+def ask(
+    question: str,
+    index_dir: IndexOption = None,
+    history: Annotated[
+        list[str] | None,
+        typer.Option("--history", help="An earlier question of the conversation (repeat, oldest first)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
     """Answer a question from the articles, citing the supporting sentences as [n]."""
     from rag.answering import Assistant
     from rag.types import Answer
@@ -124,7 +132,7 @@ def ask(question: str, index_dir: IndexOption = None, as_json: JsonOption = Fals
     live = not as_json and sys.stderr.isatty()
     shown = ""
     answer: Answer | None = None
-    for event in assistant.stream(question):
+    for event in assistant.stream(question, history or []):
         if isinstance(event, Answer):
             answer = event
         elif live:  # the model's raw words, dimmed on stderr; the checked answer follows on stdout
@@ -208,7 +216,8 @@ def eval_(
             typer.echo(f"{run['mode']:8} {lang:5} {metrics['n_questions']:5d} {figures}")
     for key in ("answers", "unanswerable"):
         if key in runs[0]:
-            typer.echo(f"{key} ({runs[0]['answer_mode']}): " + json.dumps(runs[0][key], ensure_ascii=False))
+            summary = {k: v for k, v in runs[0][key].items() if k != "details"}
+            typer.echo(f"{key} ({runs[0]['answer_mode']}): " + json.dumps(summary, ensure_ascii=False))
 
 
 @app.command()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EmbedDtype = Literal["float32", "bfloat16", "int8"]
+EmbedDtype = Literal["auto", "float32", "bfloat16", "int8"]
 DEFAULT_CACHE = Path.home() / ".cache" / "rag-news"
 
 
@@ -22,9 +23,12 @@ class ModelSettings(BaseModel):
         "or any local path / name sentence-transformers can load.",
     )
     embed_dtype: EmbedDtype = Field(
-        "int8",
-        description="Embedder arithmetic: int8 linear layers (per-token activation scales) ran ~2x float32 "
-        "here and bfloat16 ~1.6x, both with float32's XQuAD recall; float32 is the reference.",
+        "auto",
+        description="Embedder arithmetic: int8 linear layers (per-token activation scales) ran ~2x float32 on CPUs "
+        "with AVX-512 VNNI, with float32's XQuAD recall, but ~60x slower than float32 on a CPU without (torch's "
+        "int8 product falls back to a slow kernel); 'auto' takes int8 where the CPU has native int8 products "
+        "and float32 elsewhere. bfloat16 is fast only with AVX-512 BF16; float32 is the reference.",
+        validate_default=True,
     )
     embed_batch_size: int = Field(
         4, ge=1, description="Documents per encode batch (measured: int8 ~18 % faster at 4 than 10, bfloat16 level)."
@@ -48,6 +52,19 @@ class ModelSettings(BaseModel):
         description="llama.cpp threads (None: llama-cpp-python's default, half the cores; 1 and 2 threads gave the "
         "same time to first token here, bench/trials.py).",
     )
+
+    @field_validator("embed_dtype")
+    @classmethod
+    def _resolve_auto(cls, dtype: EmbedDtype) -> EmbedDtype:
+        return ("int8" if has_native_int8() else "float32") if dtype == "auto" else dtype
+
+
+def has_native_int8() -> bool:
+    """Whether the CPU multiplies int8 natively (AVX-512 VNNI or AMX), which int8 embedding needs to be fast."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        return bool(re.search(r"\b(avx512_vnni|amx_int8)\b", cpuinfo.read_text()))
+    return False  # elsewhere float32, the safe choice
 
 
 class ChunkSettings(BaseModel):
@@ -137,6 +154,20 @@ class AnswerSettings(BaseModel):
         le=1.0,
         description="Abstain below this evidence score when the question's language differs from the articles' (cosine only, "
         "weaker separation, so set for accuracy); XQuAD en->ar: 0.5% false abstention, 16% abstention.",
+    )
+    min_follow_up_similarity: float = Field(
+        0.25,
+        ge=-1.0,
+        le=1.0,
+        description="A follow-up with words of its own ('and how old is he?') is answered only when they match a 12-word "
+        "stretch of the evidence at this cosine or more (bench/data/follow_ups: answered follow-ups 0.30-0.75, "
+        "unanswerable ones 0.12-0.28).",
+    )
+    span_min_confidence: float = Field(
+        -3.0,
+        le=0.0,
+        description="Show the answer span first only when the LLM's log-probability of answering exactly that span is "
+        "at least this (bench/answer_span.py fits it for precision >= 0.90 on held-back XQuAD questions).",
     )
     support_overlap: float = Field(
         0.5, ge=0.0, le=1.0, description="Share of an answer sentence's terms its cited evidence must contain."

@@ -9,7 +9,7 @@ import json
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +21,7 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.indexing import build_index
 from rag.retrieval import Index
-from rag.text import normalize
+from rag.text import normalize, tokens
 from rag.types import Answer
 
 PASSAGES_FILE = "passages.jsonl"
@@ -122,6 +122,70 @@ def invalid_citations(answer: Answer, index: Index) -> int:
     return bad
 
 
+def span_scores(span: str, answers: Sequence[str]) -> tuple[bool, float]:
+    """Exact match and token F1 of a span against the best of the gold answers (SQuAD's way, after Arabic
+    normalisation)."""
+    predicted = tokens(span)
+    best_match, best_f1 = False, 0.0
+    for answer in answers:
+        gold = tokens(answer)
+        if not gold:
+            continue
+        shared = sum((Counter(predicted) & Counter(gold)).values())
+        f1 = 2 * shared / (len(predicted) + len(gold)) if shared else 0.0
+        best_match, best_f1 = best_match or predicted == gold, max(best_f1, f1)
+    return best_match, best_f1
+
+
+def answer_row(question: dict[str, Any], answer: Answer, index: Index) -> dict[str, Any]:
+    """How one answer scored against its question's gold answers and passage."""
+    golds = list(question.get("answers", []))
+    if question.get("lang") != "ar":
+        golds += question.get("answers_alt", [])
+    gold = gold_article_id(question["passage_id"])
+    span = answer.answer_span
+    row: dict[str, Any] = {
+        "id": question.get("id"),
+        "follow_up": bool(question.get("history")),
+        "answerable": question.get("answerable", True),
+        "abstained": answer.abstained,
+        "method": answer.method,
+        "correct": not answer.abstained and contains_answer(answer.text, golds),
+        "cited_gold": any(c.hit.article_id == gold for c in answer.citations),
+        "invalid_citations": invalid_citations(answer, index),
+        "span": span.text if span else None,
+        "span_confidence": span.confidence if span else None,
+    }
+    if span is not None:
+        row["span_exact_match"], row["span_f1"] = span_scores(span.text, golds)
+        row["span_holds_answer"] = contains_answer(span.text, golds)
+    return row
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Answer metrics of a set of scored answers (questions marked unanswerable count only as abstention)."""
+    answerable = [r for r in rows if r["answerable"]]
+    answered = [r for r in answerable if not r["abstained"]]
+    shown = [r for r in answered if r["span"] is not None]
+    n = len(answerable)
+    result: dict[str, Any] = {
+        "n_questions": len(rows),
+        "answer_accuracy": sum(r["correct"] for r in answerable) / n if n else 0.0,
+        "citation_precision": sum(r["cited_gold"] for r in answered) / len(answered) if answered else 0.0,
+        "correctly_cited_rate": sum(r["cited_gold"] and r["correct"] for r in answerable) / n if n else 0.0,
+        "invalid_citations": sum(r["invalid_citations"] for r in rows),
+        "abstention_rate_answerable": sum(r["abstained"] for r in answerable) / n if n else 0.0,
+        "span_shown_rate": len(shown) / len(answered) if answered else 0.0,
+        "span_exact_match": sum(r["span_exact_match"] for r in shown) / len(shown) if shown else 0.0,
+        "span_f1": sum(r["span_f1"] for r in shown) / len(shown) if shown else 0.0,
+        "span_precision_when_shown": sum(r["span_holds_answer"] for r in shown) / len(shown) if shown else 0.0,
+    }
+    if unanswerable := [r for r in rows if not r["answerable"]]:
+        result["n_unanswerable"] = len(unanswerable)
+        result["abstention_rate_unanswerable"] = sum(r["abstained"] for r in unanswerable) / len(unanswerable)
+    return result
+
+
 def evaluate_answers(
     assistant: Assistant,
     questions: Sequence[dict[str, Any]],
@@ -131,15 +195,16 @@ def evaluate_answers(
 ) -> dict[str, Any]:
     """Answer metrics; with `unanswerable`, each question is asked with its gold passage left out.
 
+    A question with a `history` (earlier questions of its conversation) is asked as a follow-up of them.
     With `cold`, timings use no cached query or evidence embeddings (a fresh question about new
     passages); otherwise cached ones are reused, which is faster but understates latency."""
     from tqdm import tqdm
 
-    correct = cited_gold = answered = abstained = invalid = 0
     first_token: list[float] = []
     total: list[float] = []
     prompt_tokens: list[int] = []
     methods: dict[str, int] = defaultdict(int)
+    rows: list[dict[str, Any]] = []
     label = "answering (gold passage left out)" if unanswerable else "answering"
     for question in tqdm(questions, desc=label, unit="q", disable=not show_progress):
         gold = gold_article_id(question["passage_id"])
@@ -151,38 +216,29 @@ def evaluate_answers(
         answer: Answer | None = None
         with embedder.uncached() if cold else contextlib.nullcontext():
             hidden = frozenset({gold}) if unanswerable else frozenset()
-            for event in assistant.stream(question["question"], exclude=hidden):
+            for event in assistant.stream(question["question"], question.get("history", []), exclude=hidden):
                 first = first if first is not None else time.perf_counter() - started
                 answer = event if isinstance(event, Answer) else answer
         assert answer is not None and first is not None
         total.append(time.perf_counter() - started)
         first_token.append(first)
         methods[answer.method] += 1
-        invalid += invalid_citations(answer, assistant.index)
         if answer.prompt_tokens:
             prompt_tokens.append(answer.prompt_tokens)
-        if answer.abstained:
-            abstained += 1
-            continue
-        answered += 1
-        golds = list(question.get("answers", []))
-        if question.get("lang") != "ar":
-            golds += question.get("answers_alt", [])
-        correct += contains_answer(answer.text, golds)
-        cited_gold += any(c.hit.article_id == gold for c in answer.citations)
-    n = len(questions)
+        rows.append(answer_row(question, answer, assistant.index))
     result: dict[str, Any] = {
-        "n_questions": n,
+        **summarize(rows),
         "unanswerable_mode": unanswerable,
-        "answer_accuracy": correct / n if n else 0.0,
-        "citation_precision": cited_gold / answered if answered else 0.0,
-        "invalid_citations": invalid,
         "ttft_median_s": statistics.median(first_token) if first_token else 0.0,
         "answer_median_s": statistics.median(total) if total else 0.0,
         "prompt_tokens_median": statistics.median(prompt_tokens) if prompt_tokens else 0,
         "methods": dict(methods),
         "cold_timings": cold,
     }
-    rate = abstained / n if n else 0.0
+    if any(r["follow_up"] for r in rows):
+        result["first_turns"] = summarize([r for r in rows if not r["follow_up"]])
+        result["follow_ups"] = summarize([r for r in rows if r["follow_up"]])
+    rate = sum(r["abstained"] for r in rows) / len(rows) if rows else 0.0
     result["abstention_rate" if unanswerable else "false_abstention_rate"] = rate
+    result["details"] = rows
     return result

@@ -73,22 +73,38 @@ def split_evidence(hits: Sequence[Hit], window: int = 1) -> list[tuple[Hit, int,
 
 
 def rank_evidence(
-    question: str, hits: Sequence[Hit], embedder: Embedder, lexical_weight: float, window: int = 1
+    question: str,
+    hits: Sequence[Hit],
+    embedder: Embedder,
+    lexical_weight: float,
+    window: int = 1,
+    follow_up: str | None = None,
 ) -> list[Evidence]:
     """Non-overlapping runs of `window` sentences from the hits, best first: cosine to the question
     mixed with content-term overlap. A run of two keeps "He called these statements nonsense"
-    together with the sentence that says whose statements they were."""
+    together with the sentence that says whose statements they were. For a follow-up, `question` is
+    it read with the previous turn and `follow_up` its own words: the score is the mean of both, so the
+    previous turn says where to look and the follow-up what to look for."""
     spans = split_evidence(hits, window)
     if not spans:
         return []
     texts = [hit.text[s - hit.start : e - hit.start] for hit, s, e in spans]
-    similarity = embedder.encode_documents(texts) @ embedder.encode_query(question)
-    if crosses_languages(question, texts):
-        lexical_weight = 0.0  # no shared words across languages: overlap would only deflate the scores
-    overlap = np.array([term_overlap(question, t) if content_terms(question) else 0.0 for t in texts])
-    scores = (1 - lexical_weight) * similarity + lexical_weight * overlap
+    vectors = embedder.encode_documents(texts)
+    asked = [question] if follow_up is None else [question, follow_up]
+    scores = np.mean([score_texts(q, texts, vectors, embedder, lexical_weight) for q in asked], axis=0)
     chosen: list[Evidence] = []
     for (hit, start, end), text, score in sorted(zip(spans, texts, scores), key=lambda item: -item[2]):
         if not any(e.hit.article_id == hit.article_id and start < e.end and e.start < end for e in chosen):
             chosen.append(Evidence(hit, start, end, text, float(score)))
     return chosen
+
+
+def score_texts(
+    question: str, texts: Sequence[str], vectors: np.ndarray, embedder: Embedder, lexical_weight: float
+) -> np.ndarray:
+    """Cosine of each text's vector to the question, mixed with the share of the question's terms it holds."""
+    similarity = vectors @ embedder.encode_query(question)
+    if crosses_languages(question, texts):
+        lexical_weight = 0.0  # no shared words across languages: overlap would only deflate the scores
+    overlap = np.array([term_overlap(question, t) if content_terms(question) else 0.0 for t in texts])
+    return (1 - lexical_weight) * similarity + lexical_weight * overlap

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +25,34 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 log = logging.getLogger(__name__)
+WORD = re.compile(r"\S+")
+LINE_ENDS = ("\n", "\n\n")
+SPAN_STARTS = 4  # candidate starts followed to their ends (by their first token's probability)
+PUNCTUATION = "\"'“”‘’«»()[]{}.,;:!?،؛؟…-–—"
+
+
+@dataclass(frozen=True)
+class ScoredSpan:
+    """Character offsets of a candidate answer in its passage and the model's log-probability of answering it."""
+
+    start: int
+    end: int
+    log_probability: float
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Rows of logits as log-probabilities (float64)."""
+    logits = logits.astype(np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
+def is_word_end(text: str, end: int) -> bool:
+    """Whether text[:end] ends a word: the text ends there, or only punctuation is left of the word."""
+    if end <= 0 or text[end - 1] in PUNCTUATION or text[end - 1].isspace():
+        return False
+    rest_of_word = text[end:].split(maxsplit=1)[0] if text[end : end + 1].strip() else ""
+    return all(c in PUNCTUATION for c in rest_of_word)
 
 
 class Generator:
@@ -33,6 +63,7 @@ class Generator:
         self._answer = answer
         self._llm: Llama | None = None
         self._loading = threading.Lock()  # the app loads the model in the background while it starts
+        self._line_end_ids: list[int] | None = None
 
     @property
     def llm(self) -> Llama:
@@ -82,22 +113,74 @@ class Generator:
         prompt = completion_prompt(question, passages)
         context = llm.tokenize(prompt[: prompt.rindex(question.strip())].rstrip(" ").encode(), add_bos=True)
         asked = llm.tokenize(b" " + question.strip().encode(), add_bos=False)[: llm.n_batch]
+        first = self._prime(context)
+        rest = self._continue(asked)
+        llm.n_tokens += len(asked)  # kept: answering this question reuses them
+        rows = np.vstack([first, rest[:-1]])
+        return float(rows[np.arange(len(asked)), asked].sum())
+
+    def answer_spans(
+        self, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
+    ) -> list[ScoredSpan]:
+        """Candidate answers copied from the first passage, each the text from one of `starts` (character offsets)
+        to a word end at most `max_words` words on, scored by log P(the model answers exactly that): the few-shot
+        completion prompt continued by "1] span" and a line end. The prompt is the answer prompt, whose KV cache
+        the likelihood signal left; the best few starts by their first token are followed (one batch each)."""
+        llm = self.llm
+        passage = passages[0]
+        context = llm.tokenize((completion_prompt(question, passages) + "1]").encode(), add_bos=True)
+        first = self._prime(context)
+        ends = self._line_ends()
+        words = [(m.start(), m.end()) for m in WORD.finditer(passage)]
+        followed: list[tuple[int, list[int], str]] = []
+        for start in starts:
+            following = [w for w in words if w[1] > start][:max_words]
+            if following:
+                text = passage[start : following[-1][1]]
+                followed.append((start, llm.tokenize((" " + text).encode(), add_bos=False)[: llm.n_batch - 1], text))
+        followed.sort(key=lambda item: -first[item[1][0]])
+        scored: list[ScoredSpan] = []
+        for start, tokens, text in followed[:SPAN_STARTS]:
+            rows = np.vstack([first, self._continue(tokens)])
+            total = np.cumsum(rows[np.arange(len(tokens)), tokens])
+            stop = np.logaddexp.reduce(rows[1:, ends], axis=1)  # a line end after each token
+            pieces = [llm.detokenize([t]) for t in tokens]
+            offsets = np.cumsum([len(p) for p in pieces])
+            encoded = (" " + text).encode()
+            for i, byte_end in enumerate(offsets):
+                piece_text = encoded[1:byte_end].decode("utf-8", errors="ignore")
+                end = start + len(piece_text)
+                if piece_text.strip() and is_word_end(passage, end):
+                    scored.append(ScoredSpan(start, end, float(total[i] + stop[i])))
+        return sorted(scored, key=lambda s: -s.log_probability)
+
+    def _line_ends(self) -> list[int]:
+        """Token ids that end the answer line (a newline, alone or in a run)."""
+        if self._line_end_ids is None:
+            llm = self.llm
+            self._line_end_ids = sorted({llm.tokenize(t.encode(), add_bos=False, special=False)[0] for t in LINE_ENDS})
+        return self._line_end_ids
+
+    def _prime(self, context: list[int]) -> np.ndarray:
+        """Evaluate `context` after the longest prefix already in the KV cache; log-probabilities of the next token."""
+        llm = self.llm
         reused = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), context)
         llm.n_tokens = min(reused, len(context) - 1)  # evaluate at least one token: its logits are needed
         llm.eval(context[llm.n_tokens :])
-        vocabulary = llm.n_vocab()
-        first = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocabulary,)).copy()
-        # The question's tokens in one batch, with logits for each: llama-cpp-python's public eval keeps only
-        # the last row unless it keeps every row of the context (n_ctx x 262k floats for Gemma).
-        llm._batch.set_batch(batch=asked, n_past=llm.n_tokens, logits_all=True)
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+        return log_softmax(logits[None, :])[0]
+
+    def _continue(self, tokens: list[int]) -> np.ndarray:
+        """Log-probabilities of the token after each of `tokens`, read after the evaluated context (which stays as
+        it was: llm.n_tokens is not advanced). One llama.cpp batch with logits for every token: llama-cpp-python's
+        public eval keeps only the last row unless the context keeps all of them (n_ctx x 262k floats for Gemma)."""
+        llm = self.llm
+        llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+        llm._batch.set_batch(batch=tokens, n_past=llm.n_tokens, logits_all=True)
         llm._ctx.decode(llm._batch)
-        rest = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(asked), vocabulary))
-        llm.input_ids[llm.n_tokens : llm.n_tokens + len(asked)] = asked
-        llm.n_tokens += len(asked)
-        logits = np.vstack([first, rest[:-1]]).astype(np.float64)
-        top = logits.max(axis=1)
-        normaliser = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
-        return float((logits[np.arange(len(asked)), asked] - normaliser).sum())
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), llm.n_vocab()))
+        llm.input_ids[llm.n_tokens : llm.n_tokens + len(tokens)] = tokens
+        return log_softmax(logits)
 
     def stream(self, question: str, passages: Sequence[str], language: str) -> Iterator[str]:
         """Pieces of the answer as the model writes them."""

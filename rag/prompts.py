@@ -13,6 +13,12 @@ LANGUAGE_NAME = {"ar": "Arabic", "en": "English"}
 # Extractive answers quote the evidence after this lead, in the question's language. The quote is a
 # paragraph of its own so that it takes its own reading direction (an Arabic quote in an English answer).
 ACCORDING_TO = {"ar": "بحسب [{n}]:\n\n{sentence}", "en": "According to [{n}]:\n\n{sentence}"}
+# When the model is sure of the span that answers, it comes first, in bold, with the sentence that holds it
+# quoted below (the span in bold there too).
+ANSWER_FIRST = {
+    "ar": "الإجابة: **{span}** [{n}]\n\nبحسب [{n}]:\n\n{sentence}",
+    "en": "Answer: **{span}** [{n}]\n\nAccording to [{n}]:\n\n{sentence}",
+}
 
 INSTRUCTIONS = (
     "Answer the question using only the numbered sentences from news articles. Reply in {language} with one or two short "

@@ -1,4 +1,4 @@
-"""Frozen values that flow between the stages: Article, Chunk, Hit, Citation, Answer."""
+"""Frozen values that flow between the stages: Article, Chunk, Hit, Citation, Span, Answer."""
 
 from __future__ import annotations
 
@@ -78,6 +78,26 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Span:
+    """The shortest stretch of article text that answers the question (article offsets), and how sure the model is."""
+
+    text: str
+    start: int
+    end: int
+    confidence: float  # log-probability that the LLM answers with exactly this span
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A stage of making an answer ("searching", "reading", "writing"), streamed when asked for."""
+
+    stage: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """The final answer: text with valid `[n]` citations, or an abstention."""
 
@@ -90,6 +110,8 @@ class Answer:
     hits: tuple[Hit, ...] = field(default=())
     method: str = "generated"  # generated | extractive | fallback (extractive after failed checks) | abstained
     prompt_tokens: int = 0
+    answer_span: Span | None = None  # shown first, in bold, when the model is sure enough of it
+    best_span: Span | None = None  # the model's best span, even when too unsure to show (a follow-up reads it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +120,7 @@ class Answer:
             "abstained": self.abstained,
             "language": self.language,
             "method": self.method,
+            "answer_span": self.answer_span.to_dict() if self.answer_span else None,
             "citations": [c.to_dict() for c in self.citations],
             "hits": [dict(h.to_dict(), rank=i + 1) for i, h in enumerate(self.hits)],
         }

@@ -37,3 +37,36 @@ def test_build_summary_lists_changes_and_skipped_files():
     assert build_summary(report) == (
         "Indexed 3 articles: 1 added, 1 updated, 0 removed, 1 unchanged (1.5s).\n- x.txt: skipped, empty file"
     )
+
+
+def test_answer_span_is_bold_inside_the_highlighted_sentence_and_survives_a_reload():
+    from app import answer_from_dict, as_text, feedback_record
+    from rag import Span
+
+    text = "رفض بوتين مزاعم رئيس الناتو مارك روته. ثم غادر."
+    hit = Hit(3, 0.9, 0.9, text, "a.txt", "قمة", "a.txt", 100, 100 + len(text))
+    sentence_end = 100 + text.index(" ثم")
+    start = 100 + text.index("مارك")
+    span = Span("مارك روته", start, start + len("مارك روته"), -0.4)
+    answer = Answer(
+        "من رئيس الناتو؟",
+        "الإجابة: **مارك روته** [1]",
+        False,
+        "ar",
+        (Citation(1, hit, 100, sentence_end),),
+        (hit,),
+        (hit,),
+        "extractive",
+        answer_span=span,
+    )
+    panel = sources_html(answer)
+    assert "<mark>رفض بوتين مزاعم رئيس الناتو <strong>مارك روته</strong>.</mark> ثم غادر." in panel
+    # The browser keeps answers as their JSON; the panel restored from it is the same.
+    assert sources_html(answer_from_dict(answer.to_dict())) == panel
+    copied = as_text(answer.to_dict())
+    assert copied.startswith("الإجابة: مارك روته [1]") and "[1] قمة (a.txt): رفض بوتين" in copied
+    liked = feedback_record(answer.to_dict(), True, " دقيق ", ["سؤال سابق"], "gen-000002")
+    assert liked["rating"] == "up" and liked["comment"] == "دقيق" and liked["answers"] == ["مارك روته"]
+    assert liked["history"] == ["سؤال سابق"] and liked["passage_id"] == "a.txt" and liked["answerable"] is True
+    assert liked["index_generation"] == "gen-000002" and liked["citations"][0]["span_text"].endswith("روته.")
+    assert feedback_record(answer.to_dict(), False, "", [], "gen-1")["answers"] == []

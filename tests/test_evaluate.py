@@ -49,3 +49,34 @@ def test_evaluate_on_a_tiny_fixture(fake_embedder):
     with temporary_index(settings, passages, embedder=fake_embedder) as index:
         result = evaluate_retrieval(index, questions, [1, 5], "lexical", show_progress=False)
     assert result["recall@1"] == 1.0 and result["by_lang"]["ar"]["n_questions"] == 2
+
+
+def test_span_scores_are_squad_exact_match_and_token_f1_after_normalisation():
+    from rag.evaluate import span_scores
+
+    assert span_scores("مارك روته", ["مارك روته"]) == (True, 1.0)
+    assert span_scores("الرئيس مارك روته", ["مارك روته"]) == (False, pytest.approx(0.8))
+    assert span_scores("ألاسكا", ["الاسكا"]) == (True, 1.0)  # alef forms folded
+    assert span_scores("بيسكوف", ["ميامي"]) == (False, 0.0)
+
+
+def test_summary_separates_shown_spans_and_unanswerable_questions():
+    from rag.evaluate import summarize
+
+    def row(**values):
+        base = {"answerable": True, "abstained": False, "correct": True, "cited_gold": True, "invalid_citations": 0}
+        return base | {"span": None, "span_confidence": None} | values
+
+    rows = [
+        row(span="a", span_exact_match=True, span_f1=1.0, span_holds_answer=True),
+        row(span="b c", span_exact_match=False, span_f1=0.5, span_holds_answer=False, cited_gold=False),
+        row(),
+        row(abstained=True, correct=False, cited_gold=False),
+        row(answerable=False, abstained=True, correct=False, cited_gold=False),
+    ]
+    summary = summarize(rows)
+    assert summary["answer_accuracy"] == 0.75 and summary["citation_precision"] == pytest.approx(2 / 3)
+    assert summary["correctly_cited_rate"] == 0.5
+    assert summary["span_shown_rate"] == pytest.approx(2 / 3) and summary["span_precision_when_shown"] == 0.5
+    assert summary["span_exact_match"] == 0.5 and summary["span_f1"] == 0.75
+    assert summary["n_unanswerable"] == 1 and summary["abstention_rate_unanswerable"] == 1.0

@@ -1,0 +1,52 @@
+"""The answer first: the shortest stretch of the evidence that answers the question (a name, a place, a
+number), chosen by the LLM's likelihood of answering with exactly that stretch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.evidence import Evidence, content_terms
+from rag.generation import PUNCTUATION, Generator
+from rag.text import sentences
+from rag.types import Span
+
+CLITICS = "وفبلك"  # Arabic letters glued to the next word ("وكيريل", "بموسكو"): a span may start after them
+MAX_SPAN_WORDS = 8
+WORD = re.compile(r"\S+")
+
+
+def span_starts(text: str) -> list[int]:
+    """Where an answer may start: each word after its opening punctuation, and after a glued Arabic clitic."""
+    starts = []
+    for word in WORD.finditer(text):
+        start = word.start()
+        while start < word.end() and text[start] in PUNCTUATION:
+            start += 1
+        if start < word.end():
+            starts.append(start)
+            if text[start] in CLITICS and word.end() - start > 3:
+                starts.append(start + 1)
+    return starts
+
+
+def answer_span(question: str, evidence: Sequence[Evidence], generator: Generator) -> Span | None:
+    """The most likely answer copied from the best evidence (shown to the model as [1] of all the evidence)
+    that says something the question does not."""
+    asked = content_terms(question)
+    best = evidence[0]
+    texts = [e.text for e in evidence]
+    for scored in generator.answer_spans(question, texts, span_starts(best.text), MAX_SPAN_WORDS):
+        text = best.text[scored.start : scored.end]
+        if content_terms(text) - asked:
+            return Span(text, best.start + scored.start, best.start + scored.end, scored.log_probability)
+    return None
+
+
+def sentence_holding(evidence: Evidence, span: Span) -> tuple[int, int]:
+    """Article offsets of the evidence sentence that holds the span (the whole evidence if it straddles two)."""
+    for segment in sentences(evidence.text):
+        start, end = evidence.start + segment.start, evidence.start + segment.end
+        if start <= span.start and span.end <= end:
+            return start, end
+    return evidence.start, evidence.end
