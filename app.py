@@ -171,10 +171,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     def respond(
         message: str, history: list[dict[str, Any]], answers: list[dict[str, Any]], session: list[Answer]
-    ) -> Iterator[tuple[list[dict[str, Any]], str, str, list[dict[str, Any]], list[Answer], str, dict[str, Any]]]:
+    ) -> Iterator[tuple[list[dict[str, Any]], str, str, list[dict[str, Any]], list[Answer], str]]:
         message = (message or "").strip()
         if not message:
-            yield history, NO_SOURCES, "", answers, session, "", saved(history, answers)
+            yield history, NO_SOURCES, "", answers, session, ""
             return
         # Earlier turns: their Answers while this page has them, else their questions (after a reload).
         known = {a.question: a for a in session}
@@ -183,18 +183,19 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         for event in assistant.stream(message, turns, progress=True):
             if isinstance(event, Progress):
                 history[-1] = {"role": "assistant", "content": STAGES[event.stage]}
-                yield history, NO_SOURCES, "", answers, session, "", saved(history, answers)
+                yield history, NO_SOURCES, "", answers, session, ""
             elif isinstance(event, Answer):
                 history[-1] = {"role": "assistant", "content": event.text}
                 answers = [*answers, event.to_dict()]
                 session = [*session, event]
                 text = as_text(answers[-1])
-                yield history, sources_html(event), "", answers, session, text, saved(history, answers)
+                yield history, sources_html(event), "", answers, session, text
             else:
                 history[-1] = {"role": "assistant", "content": event}
-                yield history, NO_SOURCES, "", answers, session, "", saved(history, answers)
+                yield history, NO_SOURCES, "", answers, session, ""
 
     def saved(history: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the browser keeps of the conversation (restored when the page reloads)."""
         return {"messages": history, "answers": answers}
 
     def restore(stored: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str, str]:
@@ -273,12 +274,13 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         session = gr.State([])  # the same as Answer objects while the page lives (follow-ups reuse them)
         stored = gr.BrowserState({"messages": [], "answers": []}, storage_key="rag-news-conversation")
         inputs = [question, chat, answers, session]
-        outputs = [chat, sources, question, answers, session, copyable, stored]
-        question.submit(respond, inputs, outputs, api_name="ask")
-        send.click(respond, inputs, outputs, api_name=False)
-        clear.click(
-            lambda: ([], NO_SOURCES, "", [], [], "", {"messages": [], "answers": []}), None, outputs, api_name=False
-        )
+        outputs = [chat, sources, question, answers, session, copyable]
+        # The browser's copy is saved after each answer, outside the API (its citations would read as files to
+        # gradio_client).
+        keep = {"fn": saved, "inputs": [chat, answers], "outputs": stored, "api_name": False}
+        question.submit(respond, inputs, outputs, api_name="ask").then(**keep)
+        send.click(respond, inputs, outputs, api_name=False).then(**keep)
+        clear.click(lambda: ([], NO_SOURCES, "", [], [], ""), None, outputs, api_name=False).then(**keep)
         chat.like(rate, [answers, comment], [comment, thanks], api_name=False)
         demo.load(restore, stored, [chat, answers, sources, copyable], api_name=False)
         add.click(upload, files, [files, status], api_name="add_articles")

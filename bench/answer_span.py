@@ -70,6 +70,7 @@ def main() -> None:
                 index.settings = with_threshold(index.settings, SHOW_ALL)
                 questions = read_jsonl(EVAL / name / "questions.jsonl")[slice_of(args.fit)]
                 rows += evaluate_answers(Assistant(index), questions, cold=False)["details"]
+        (RESULTS / "answer_span_fit.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         threshold, reached, kept = fit_threshold(rows, args.precision)
         spans = sum(r["span"] is not None for r in rows)
         print(

@@ -36,10 +36,11 @@ def answer_span(question: str, evidence: Sequence[Evidence], generator: Generato
     asked = content_terms(question)
     best = evidence[0]
     texts = [e.text for e in evidence]
-    for scored in generator.answer_spans(question, texts, span_starts(best.text), MAX_SPAN_WORDS):
-        text = best.text[scored.start : scored.end]
+    scored = generator.answer_spans(question, texts, span_starts(best.text), MAX_SPAN_WORDS)
+    for candidate in scored:
+        text = best.text[candidate.start : candidate.end]
         if content_terms(text) - asked:
-            return Span(text, best.start + scored.start, best.start + scored.end, scored.log_probability)
+            return Span(text, best.start + candidate.start, best.start + candidate.end, candidate.log_probability)
     return None
 
 

@@ -189,13 +189,14 @@ def test_chat_app_answers_through_gradio_client(index_dir: Path):
 
     with running_app(index_dir) as (_, url):
         client = Client(url, verbose=False)
-        history, sources, textbox = client.predict("من هو المتحدث باسم الكرملين؟", [], api_name="/ask")
+        history, sources, textbox, copyable = client.predict("من هو المتحدث باسم الكرملين؟", [], api_name="/ask")
     assert textbox == ""
     assert [m["role"] for m in history] == ["user", "assistant"]
     reply = history[-1]["content"]
     reply = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
     assert reply and reply != "…"
     assert "<mark>" in sources or "No passage" in sources
+    assert "[1]" in copyable or "No passage" in sources  # the answer with its sources, as text
 
 
 def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
@@ -214,7 +215,7 @@ def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
         done = rag("index", "--seeds", str(seeds), "--index", str(index_dir))
         assert f"building in the running process {server.pid}" in done.stderr
         assert "indexed 2 articles (1 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout
-        history, sources, _ = Client(url, verbose=False).predict("ما هو أطول نهر في تونس؟", [], api_name="/ask")
+        history, sources, *_ = Client(url, verbose=False).predict("ما هو أطول نهر في تونس؟", [], api_name="/ask")
     assert "مجردة" in json.dumps(history, ensure_ascii=False) and "rivers.txt" in sources
     assert not socket_path(index_dir).exists()
 
