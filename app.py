@@ -29,11 +29,12 @@ CSS = """
 .source .title { font-weight: 600; margin-bottom: 4px; }
 .source mark { background: #ffe58a; color: inherit; padding: 0 2px; }
 .source mark strong { background: #ffc53d; }
+#answer-text textarea { unicode-bidi: plaintext; }
 """
 STAGES = {
-    "searching": "🔎 Searching the articles… / جارٍ البحث في المقالات…",
-    "reading": "📖 Reading the passages… / جارٍ قراءة المقاطع…",
-    "writing": "✍️ Writing the answer… / جارٍ كتابة الإجابة…",
+    "searching": "Searching the articles… / جارٍ البحث في المقالات…",
+    "reading": "Reading the passages… / جارٍ قراءة المقاطع…",
+    "writing": "Writing the answer… / جارٍ كتابة الإجابة…",
 }
 FEEDBACK_FILE = "feedback.jsonl"
 NO_SOURCES = "<p class='source-empty'>Sources of the last answer appear here.</p>"
@@ -222,7 +223,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         path = settings.index_dir / FEEDBACK_FILE
         with feedback_lock, path.open("a", encoding="utf-8") as file:
             file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return "", f"Thank you: {'👍' if liked else '👎'} recorded{' with your comment' if comment.strip() else ''}."
+        rating = "thumbs up" if liked else "thumbs down"
+        return "", f"Thank you: {rating} recorded{' with your comment' if comment.strip() else ''}."
 
     with gr.Blocks(title="News QA") as demo:
         gr.Markdown("## News QA\nAsk in Arabic or English; answers cite the article passages as [n].")
@@ -245,7 +247,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     send = gr.Button("Ask", variant="primary")
                     clear = gr.Button("New conversation")
                 comment = gr.Textbox(
-                    placeholder="Comment on an answer, then rate it with 👍 / 👎 (optional)",
+                    placeholder="Comment on an answer (optional), then rate it with its thumbs up / down",
                     show_label=False,
                     elem_id="feedback-comment",
                 )
