@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,12 +19,12 @@ from rag.prompts import (
     chat_messages,
     completion_prompt,
 )
+from rag.text import WORD
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 log = logging.getLogger(__name__)
-WORD = re.compile(r"\S+")
 LINE_ENDS = ("\n", "\n\n")
 SPAN_STARTS = 4  # candidate starts followed to their ends (by their first token's probability)
 PUNCTUATION = "\"'“”‘’«»()[]{}.,;:!?،؛؟…-–—"

@@ -3,17 +3,15 @@ number), chosen by the LLM's likelihood of answering with exactly that stretch."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from rag.evidence import Evidence, content_terms
 from rag.generation import PUNCTUATION, Generator
-from rag.text import sentences
+from rag.text import WORD, sentences
 from rag.types import Span
 
 CLITICS = "وفبلك"  # Arabic letters glued to the next word ("وكيريل", "بموسكو"): a span may start after them
 MAX_SPAN_WORDS = 8
-WORD = re.compile(r"\S+")
 
 
 def span_starts(text: str) -> list[int]:
