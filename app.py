@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ import gradio as gr
 from rag import Answer, Assistant, BuildReport, Citation, Hit, Index, Progress, Settings, Span, build_index
 from rag.articles import SUFFIXES
 from rag.handoff import BuildService
+from rag.schemas import AnswerRecord
+from rag.uploads import UploadRefused, check_size, save_uploads
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,7 @@ def marked_span(citation: Citation, span: Span | None) -> str:
 
 def as_text(answer: dict[str, Any]) -> str:
     """An answer (its `to_dict`) with its sources, as plain text to copy."""
-    lines = [answer["answer"].replace("**", "")]
-    for citation in answer["citations"]:
-        lines.append(f"[{citation['n']}] {citation['title']} ({citation['path']}): {citation['span_text']}")
-    return "\n\n".join(lines)
+    return AnswerRecord.model_validate(answer).as_text()
 
 
 def feedback_record(
@@ -143,18 +141,37 @@ def build_summary(report: BuildReport) -> str:
     return "\n".join([line, *(f"- {p}" for p in report.problems)])
 
 
-def add_articles(paths: list[str], seeds_dir: Path, max_mb: float) -> list[str]:
-    """Copy uploaded files into the articles folder; returns one line per file refused."""
-    refused = []
+def add_articles(paths: list[str], seeds_dir: Path, max_mb: float, max_records: int = 10_000) -> list[str]:
+    """Store uploaded files in the articles folder (replacing files of the same name, as an update), with the
+    HTTP API's checks; returns one line per file refused."""
+    max_bytes = int(max_mb * 2**20)
+    refused, files = [], []
     for path in map(Path, paths or []):
-        name = path.name
-        if path.suffix.lower() not in SUFFIXES or name.startswith("."):
-            refused.append(f"{name}: not an article file ({', '.join(SUFFIXES)})")
-        elif path.stat().st_size > max_mb * 2**20:
-            refused.append(f"{name}: {path.stat().st_size / 2**20:.1f} MB is over the {max_mb:g} MB limit")
-        else:
-            shutil.copyfile(path, seeds_dir / name)
-    return refused
+        try:
+            check_size(path.name, path.stat().st_size, max_bytes)  # before reading it
+        except UploadRefused as too_large:
+            refused.append(str(too_large))
+            continue
+        files.append((path.name, path.read_bytes()))
+    return refused + save_uploads(seeds_dir, files, max_bytes, max_records, replace=True).refused
+
+
+def chat_html(text: str) -> str:
+    """A chat message as HTML in which all text is text: article words quoted in an answer (or typed by a user)
+    can never become an image, a link, HTML or Markdown in the reader's browser. Only the answer's own bold
+    (**span**) is kept. One raw HTML block with no blank line, so the chat's Markdown leaves its inside alone;
+    a paragraph per line, each in its own direction."""
+    lines = []
+    for line in text.split("\n"):
+        if line.strip():
+            parts = line.split("**")
+            if len(parts) % 2 == 0:  # an unpaired ** stays as it is
+                parts[-2:] = ["**".join(parts[-2:])]
+            inner = "".join(
+                f"<strong>{html.escape(p)}</strong>" if i % 2 else html.escape(p) for i, p in enumerate(parts)
+            )
+            lines.append(f"<p dir='auto'>{inner}</p>")
+    return f"<div class='answer'>{''.join(lines)}</div>"
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
@@ -166,7 +183,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         return build_summary(build_index(settings, assistant.index.embedder))
 
     def upload(paths: list[str], progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[None, str]:  # noqa: B008
-        refused = add_articles(paths, settings.seeds_dir, settings.max_article_mb)
+        refused = add_articles(paths, settings.seeds_dir, settings.max_article_mb, settings.server.max_records_per_file)
         summary = build_summary(build_index(settings, assistant.index.embedder))
         return None, "\n".join([summary, *(f"- refused {r}" for r in refused)])
 
@@ -180,19 +197,19 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         # Earlier turns: their Answers while this page has them, else their questions (after a reload).
         known = {a.question: a for a in session}
         turns = [known.get(a["question"], a["question"]) for a in answers]
-        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+        history = [*history, {"role": "user", "content": chat_html(message)}, {"role": "assistant", "content": "…"}]
         for event in assistant.stream(message, turns, progress=True):
             if isinstance(event, Progress):
                 history[-1] = {"role": "assistant", "content": STAGES[event.stage]}
                 yield history, NO_SOURCES, "", answers, session, ""
             elif isinstance(event, Answer):
-                history[-1] = {"role": "assistant", "content": event.text}
+                history[-1] = {"role": "assistant", "content": chat_html(event.text)}
                 answers = [*answers, event.to_dict()]
                 session = [*session, event]
                 text = as_text(answers[-1])
                 yield history, sources_html(event), "", answers, session, text
             else:
-                history[-1] = {"role": "assistant", "content": event}
+                history[-1] = {"role": "assistant", "content": chat_html(event)}
                 yield history, NO_SOURCES, "", answers, session, ""
 
     def saved(history: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,7 +252,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     height=520,
                     label="Conversation",
                     feedback_options=("Like", "Dislike"),
-                    buttons=["copy"],
+                    latex_delimiters=[],  # article text with $ signs is text, not formulas
+                    sanitize_html=True,
                 )
                 question = gr.Textbox(
                     placeholder="اسأل عن المقالات… / Ask about the articles…",
@@ -291,8 +309,21 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
 
 def serve(settings: Settings | None = None) -> None:
-    """Load the models, then serve the UI on settings.server (127.0.0.1:7860 by default)."""
+    """Load the models, then serve the chat page and the HTTP API (one process, one copy of the models) on
+    settings.server (127.0.0.1:7860 by default). Exits with a one-line reason when the address is not loopback
+    and keys or logins are missing. SIGTERM lets requests in flight finish."""
+    import asyncio
+    from types import FrameType
+
+    import uvicorn
+    from starlette.routing import Mount
+
+    from rag.server import create_api, exposure_problem
+
     settings = settings or Settings()
+    server = settings.server
+    if problem := exposure_problem(server):
+        raise SystemExit(f"error: {problem}")
     assistant = Assistant(Index(settings))
 
     def load_models() -> None:
@@ -300,15 +331,46 @@ def serve(settings: Settings | None = None) -> None:
         if settings.answer.mode == "generate":
             assistant.generator.llm  # noqa: B018 - property access loads the model
 
-    # The models load while the UI starts; a question asked meanwhile waits for them (the loading lock).
+    # The models load while the server starts; a question asked meanwhile waits for them (the loading lock).
     threading.Thread(target=load_models, name="load-models", daemon=True).start()
     service = BuildService(settings, assistant.index.embedder)  # `rag index` hands its builds to the app
     service.start()
-    demo = build_app(assistant)
+    api = create_api(assistant)
+    demo = build_app(assistant).queue(default_concurrency_limit=server.answer_workers)
+    gr.mount_gradio_app(
+        api,
+        demo,
+        path="",
+        auth=server.users() or None,
+        css=CSS,
+        footer_links=["api"],
+        max_file_size=int(settings.max_article_mb * 2**20),
+        enable_monitoring=False,
+        ssr_mode=False,
+        show_error=True,
+    )
+    pages = next(route.app for route in api.routes if isinstance(route, Mount))  # the mounted Gradio app
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # The chat page's heartbeat streams never end by themselves: end them, so that shutting down waits
+            # only for the requests in flight (answers, uploads), as for the API.
+            demo.is_running = False
+            asyncio.get_running_loop().call_soon_threadsafe(
+                pages.stop_event.set
+            )  # the handler runs in the loop's thread
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        api,
+        host=server.host,
+        port=server.port,
+        log_level="warning",
+        timeout_graceful_shutdown=int(server.request_timeout),
+    )
+    log.info("serving on http://%s:%s (API docs at /docs)", server.host, server.port)
     try:
-        demo.queue().launch(
-            server_name=settings.server.host, server_port=settings.server.port or None, css=CSS, footer_links=["api"]
-        )
+        Server(config).run()
     finally:
         service.stop()
 

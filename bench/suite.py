@@ -19,6 +19,7 @@ from typing import Any
 
 import answering_speed
 import indexing_speed
+import load
 import quality
 import search_latency
 import serving
@@ -35,6 +36,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "search": lambda: {"stages_ms": search_latency.run(list(SIZES), queries=200)},
     "answering": lambda: answering_speed.run(8),
     "serving": serving.run,
+    "http": load.run,
     "quality": quality.run,
 }
 
@@ -77,6 +79,7 @@ def headline(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "ready_s": serve.get("ready_s"),
         "xquad_ar_recall@5": recall.get("xquad_ar_recall@5"),
         "xquad_ar_recall@5_fp32": recall.get("xquad_ar_recall@5_fp32"),
+        **{k: v for k, v in sections.get("http", {}).items() if k != "http_levels"},
     }
 
 
@@ -225,10 +228,58 @@ def markdown(results: dict[str, Any]) -> str:
             ),
             "",
         ]
+    if hp := s.get("http"):
+        lines += http_section(hp)
     for notes in (TRIALS, ONE_OFF):
         if notes.exists():
             lines += [notes.read_text().strip(), ""]
     return "\n".join(lines)
+
+
+def http_section(hp: dict[str, Any]) -> list[str]:
+    """The HTTP API under load (bench/load.py)."""
+    lines = [
+        "## HTTP API under load (`bench/load.py`: seed questions streamed over SSE, mixed with searches)",
+        "",
+        (
+            "| clients | requests/s | ask p50 / p95 (s) | first SSE event p50 (s) | first text p50 (s) "
+            "| search p50 / p95 (ms) | 429 | errors |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for lv in hp["http_levels"]:
+        search = [None if v is None else v * 1000 for v in (lv["search_p50_s"], lv["search_p95_s"])]
+        lines.append(
+            f"| {lv['clients']} | {fmt(lv['requests_per_s'], 2)} | {fmt(lv['ask_p50_s'], 2)} / {fmt(lv['ask_p95_s'], 2)} "
+            f"| {fmt(lv['first_event_p50_s'], 3)} | {fmt(lv['first_text_p50_s'], 2)} "
+            f"| {fmt(search[0], 1)} / {fmt(search[1], 1)} | {lv['rejected_429']} | {lv['errors']} |"
+        )
+    ask_ratio, search_ratio = fmt(hp["http_ask_p50_ratio"], 2), fmt(hp["http_search_p50_ratio"], 2)
+    lines += [
+        "",
+        "One client, each call timed alternately in process and over HTTP (same questions, same machine load):",
+        (
+            f"- `/v1/ask` p50 {fmt(hp['http_paired_ask_p50_s'], 2)} s, {ask_ratio}× `Assistant.ask` "
+            f"({fmt(hp['http_in_process_ask_p50_s'], 2)} s; target ≤ 1.1)"
+        ),
+        (
+            f"- `/v1/search`, a new query (embedded): p50 {fmt(hp['http_paired_fresh_search_p50_s'] * 1000, 1)} ms, "
+            f"{fmt(hp['http_fresh_search_p50_ratio'], 2)}× `Index.search` "
+            f"({fmt(hp['http_in_process_fresh_search_p50_s'] * 1000, 1)} ms; target ≤ 1.15)"
+        ),
+        (
+            f"- `/v1/search`, a repeated query (its embedding cached): p50 "
+            f"{fmt(hp['http_paired_search_p50_s'] * 1000, 1)} ms, {search_ratio}× "
+            f"({fmt(hp['http_in_process_search_p50_s'] * 1000, 1)} ms): the HTTP round trip itself"
+        ),
+        (
+            f"- throughput at 4 clients / at 1: {fmt(hp['http_throughput_4_over_1'], 2)} (target ≥ 1); errors other "
+            f"than 429 at the most clients: {hp['http_errors_at_max_clients']} (target 0)"
+        ),
+        f"- peak memory of the server: {fmt(hp['http_peak_memory_mb'], 0)} MB",
+        "",
+    ]
+    return lines
 
 
 def main() -> None:

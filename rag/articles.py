@@ -85,6 +85,9 @@ def _html_article(html: str, path: Path) -> tuple[str, str]:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(HTML_NOISE):
         tag.decompose()
+    # Text a reader never sees must not reach the model either (a page can hide instructions in it).
+    for tag in soup.find_all(is_hidden):
+        tag.decompose()
     heading = soup.find("h1")
     meta = soup.find("meta", attrs={"property": "og:title"})
     title = (
@@ -95,6 +98,39 @@ def _html_article(html: str, path: Path) -> tuple[str, str]:
     body = soup.find("article") or soup.find("main") or soup.body or soup
     text = clean_whitespace(body.get_text("\n"))
     return title or _title_from_text(text, path), text
+
+
+def markdown_text(markdown: str) -> str:
+    """Markdown as the plain text a reader sees: headings and link text kept, URLs, images and HTML dropped
+    (article text is data: no markup of it may reach an index, a quote or a reader's browser)."""
+    from markdown_it import MarkdownIt
+
+    blocks: list[str] = []
+    for token in MarkdownIt("commonmark").parse(markdown):
+        if token.type == "inline":
+            pieces = []
+            for child in token.children or []:
+                if child.type in ("text", "code_inline"):
+                    pieces.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    pieces.append("\n")
+            blocks.append("".join(pieces))
+        elif token.type in ("fence", "code_block"):
+            blocks.append(token.content)
+    return clean_whitespace("\n\n".join(b for b in blocks if b.strip()))
+
+
+def is_hidden(tag: Any) -> bool:
+    """An HTML element the browser does not show (hidden, aria-hidden, display:none, visibility:hidden)."""
+    if getattr(tag, "attrs", None) is None:
+        return False
+    style = str(tag.get("style", "")).replace(" ", "").lower()
+    return (
+        tag.has_attr("hidden")
+        or str(tag.get("aria-hidden", "")).lower() == "true"
+        or "display:none" in style
+        or "visibility:hidden" in style
+    )
 
 
 def _record_article(record: Any, rel: str, position: int, path: Path) -> Article:
@@ -146,6 +182,9 @@ def read_file(path: Path, rel: str) -> list[Article]:
         return [_record_article(r, rel, i, path) for i, r in enumerate(records, start=1)]
     if suffix in (".html", ".htm"):
         title, text = _html_article(raw, path)
+    elif suffix == ".md":
+        text = markdown_text(raw)
+        title = _title_from_text(text, path)
     else:
         text = clean_whitespace(raw)
         title = _title_from_text(text, path)

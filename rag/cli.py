@@ -17,6 +17,13 @@ log = logging.getLogger("rag")
 
 IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder (default: settings.index_dir).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (the scripting contract).")]
+ServerOption = Annotated[
+    str | None,
+    typer.Option("--server", help="URL of a running `rag serve` to use instead of loading models here."),
+]
+KeyOption = Annotated[
+    str | None, typer.Option("--api-key", envvar="RAG_API_KEY", help="API key for --server (or RAG_API_KEY).")
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -100,16 +107,25 @@ def search(
     index_dir: IndexOption = None,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 5,
     as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: KeyOption = None,
 ) -> None:
     """Print the passages most similar to the query."""
-    settings = _settings(index_dir=index_dir)
-    hits = _open_index(settings).search(query, k)
+    from rag.client import Client, ServerError
+    from rag.schemas import SearchResult
+
+    if server:
+        try:
+            result = Client(server, api_key).search(query, k)
+        except ServerError as error:
+            _fail(str(error))
+    else:
+        result = SearchResult.of(query, _open_index(_settings(index_dir=index_dir)).search(query, k))
     if as_json:
-        payload = {"query": query, "hits": [dict(h.to_dict(), rank=i) for i, h in enumerate(hits, start=1)]}
-        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result.model_dump(), ensure_ascii=False, indent=2))
         return
-    for rank, hit in enumerate(hits, start=1):
-        typer.echo(f"{rank}. [{hit.score:.3f}] {hit.title} ({hit.article_id} {hit.start}-{hit.end})")
+    for hit in result.hits:
+        typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title} ({hit.article_id} {hit.start}-{hit.end})")
         typer.echo(f"   {hit.text}\n")
 
 
@@ -122,31 +138,47 @@ def ask(
         typer.Option("--history", help="An earlier question of the conversation (repeat, oldest first)."),
     ] = None,
     as_json: JsonOption = False,
+    server: ServerOption = None,
+    api_key: KeyOption = None,
 ) -> None:
     """Answer a question from the articles, citing the supporting sentences as [n]."""
+    from rag.client import Client, ServerError
+    from rag.schemas import AnswerRecord
+
+    if server:
+        try:
+            record = Client(server, api_key).ask(question, history or [])
+        except ServerError as error:
+            _fail(str(error))
+    else:
+        record = AnswerRecord.of(_answer_here(question, history or [], index_dir, live=not as_json))
+    if as_json:
+        typer.echo(json.dumps(record.model_dump(), ensure_ascii=False, indent=2))
+        return
+    typer.echo(record.answer)
+    for citation in record.citations:
+        typer.echo(f"\n[{citation.n}] {citation.title} ({citation.article_id})\n    {citation.span_text}")
+
+
+def _answer_here(question: str, history: list[str], index_dir: Path | None, live: bool):  # lazy types, as above
+    """Answer with models loaded in this process; the model's raw words shown dimmed on stderr meanwhile."""
     from rag.answering import Assistant
     from rag.types import Answer
 
-    settings = _settings(index_dir=index_dir)
-    assistant = Assistant(_open_index(settings))
-    live = not as_json and sys.stderr.isatty()
+    assistant = Assistant(_open_index(_settings(index_dir=index_dir)))
+    live = live and sys.stderr.isatty()
     shown = ""
     answer: Answer | None = None
-    for event in assistant.stream(question, history or []):
+    for event in assistant.stream(question, history):
         if isinstance(event, Answer):
             answer = event
-        elif live:  # the model's raw words, dimmed on stderr; the checked answer follows on stdout
+        elif live and isinstance(event, str):
             typer.secho(event[len(shown) :], nl=False, err=True, dim=True)
             shown = event
     assert answer is not None
     if shown:
         typer.echo("", err=True)
-    if as_json:
-        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-        return
-    typer.echo(answer.text)
-    for citation in answer.citations:
-        typer.echo(f"\n[{citation.n}] {citation.hit.title} ({citation.hit.article_id})\n    {citation.span_text}")
+    return answer
 
 
 @app.command("eval")
@@ -226,13 +258,18 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: settings.server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.server.port).")] = None,
 ) -> None:
-    """Start the chat UI."""
+    """Start the chat page and the HTTP API (docs at /docs). SIGTERM lets requests in flight finish."""
     import app as chat_app  # the Gradio UI lives in app.py at the top of the repo
 
     settings = _settings(index_dir=index_dir)
-    _stop_on_sigterm()
+    _stop_on_sigterm()  # uvicorn drains requests first, then raises the signal again: it ends here, cleanly
+    from rag.store import IndexProblem
+
     server = settings.server.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
-    chat_app.serve(settings.model_copy(update={"server": server}))
+    try:
+        chat_app.serve(settings.model_copy(update={"server": server}))
+    except IndexProblem as error:
+        _fail(str(error))
 
 
 @app.command()

@@ -181,10 +181,55 @@ class AnswerSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """Where the chat UI listens."""
+    """Where `rag serve` listens (the chat page and the HTTP API, one process), who may use it, and its limits."""
 
-    host: str = Field("127.0.0.1", description="Bind address; 127.0.0.1 keeps the UI local.")
+    host: str = Field("127.0.0.1", description="Bind address; 127.0.0.1 keeps the server local.")
     port: int = Field(7860, ge=0, le=65535, description="Port (0: any free port).")
+    api_keys: str = Field(
+        "",
+        description="Comma-separated API keys; when set, every /v1 route needs 'Authorization: Bearer KEY'. "
+        "Required (with ui_auth) to serve on an address other than loopback.",
+    )
+    api_key_file: Path | None = Field(None, description="A file of API keys, one per line (added to api_keys).")
+    ui_auth: str = Field(
+        "", description="Comma-separated user:password pairs that may log in to the chat page (Gradio auth)."
+    )
+    max_question_chars: int = Field(2000, ge=1, description="Longer questions and queries are refused (422).")
+    max_history: int = Field(20, ge=0, description="Earlier questions sent with one question, at most (422).")
+    max_request_mb: float = Field(
+        100.0, gt=0, description="Largest request body (uploads included); checked before it is read (413)."
+    )
+    max_files_per_upload: int = Field(20, ge=1, description="Files in one upload, at most (413).")
+    max_records_per_file: int = Field(10_000, ge=1, description="Articles in one uploaded JSON/JSONL file, at most.")
+    answer_workers: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Answers made at once. The LLM serves one call at a time; with two workers, calls of two answers "
+        "interleave and each loses the other's prompt from llama.cpp's KV cache (bench/load.py: throughput at 4 "
+        "clients 0.94-1.02x that of 1 client with 2 workers, 0.88-1.06x with 1; within the machine's noise).",
+    )
+    search_workers: int = Field(2, ge=1, le=32, description="Searches run at once (the embedder is shared).")
+    max_waiting: int = Field(
+        16, ge=0, description="Requests waiting for a worker, per kind; past it a request gets 429 at once."
+    )
+    request_timeout: float = Field(
+        120.0, gt=0, description="Seconds a request may wait and run before it gets 504 (or an error event)."
+    )
+
+    def keys(self) -> frozenset[str]:
+        """The API keys from api_keys and api_key_file."""
+        keys = [k.strip() for k in self.api_keys.split(",")]
+        if self.api_key_file is not None:
+            keys += [line.strip() for line in self.api_key_file.read_text().splitlines()]
+        return frozenset(k for k in keys if k and not k.startswith("#"))
+
+    def users(self) -> list[tuple[str, str]]:
+        """The (user, password) pairs of ui_auth."""
+        pairs = [p.strip().split(":", 1) for p in self.ui_auth.split(",") if p.strip()]
+        if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+            raise ValueError("server.ui_auth takes comma-separated user:password pairs")
+        return [(p[0], p[1]) for p in pairs]
 
 
 class Settings(BaseSettings):

@@ -83,6 +83,9 @@ class Embedder:
         self._settings = settings
         self._model: SentenceTransformer | None = None
         self._loading = threading.Lock()  # the app loads the model in the background while it starts
+        # One caller at a time runs the model or its tokenizer (Hugging Face tokenizers raise "Already borrowed"
+        # when two threads use one); the HTTP API, the chat and a build share this embedder.
+        self._use = threading.Lock()
         self._tokenizer = None
         self._cache = (
             EmbeddingCache(settings.embedding_cache, f"{settings.embedder}-{settings.embed_dtype}")
@@ -100,6 +103,11 @@ class Embedder:
                     log.info("loading embedder %s (%s)", location, self._settings.embed_dtype)
                     self._model = load_sentence_transformer(str(location), self._settings.embed_dtype)
         return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (it loads on first use)."""
+        return self._model is not None
 
     @contextlib.contextmanager
     def uncached(self) -> Iterator[None]:
@@ -120,7 +128,8 @@ class Embedder:
         """Length of `text` in the embedder's own tokens (without special tokens)."""
         if self._tokenizer is None:
             self._tokenizer = self.model.tokenizer
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self._use:
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_documents(
         self,
@@ -165,9 +174,15 @@ class Embedder:
         vectors = np.zeros((len(inputs), self.dimension), dtype=np.float32)
         for first in range(0, len(order), batch):
             ids = order[first : first + batch]
-            encoded = self.model.encode_document(
-                [inputs[i] for i in ids], prompt="", batch_size=batch, normalize_embeddings=True, convert_to_numpy=True
-            )
+            model = self.model
+            with self._use:  # per batch: a question asked during a build waits for one batch, not the build
+                encoded = model.encode_document(
+                    [inputs[i] for i in ids],
+                    prompt="",
+                    batch_size=batch,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                )
             vectors[ids] = np.asarray(encoded, dtype=np.float32)
             self.documents_encoded += len(ids)
             if progress is not None:
@@ -177,5 +192,7 @@ class Embedder:
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one embedder per process; repeated queries are common
     def encode_query(self, text: str) -> np.ndarray:
         """One unit vector (float32) using the model's query prompt."""
-        encoded = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
+        model = self.model
+        with self._use:
+            encoded = model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(encoded, dtype=np.float32)[0]

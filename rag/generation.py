@@ -63,6 +63,9 @@ class Generator:
         self._llm: Llama | None = None
         self._loading = threading.Lock()  # the app loads the model in the background while it starts
         self._line_end_ids: list[int] | None = None
+        # llama.cpp is not safe for concurrent calls on one context: each public method (a whole answer stream
+        # included) holds this lock, so the chat, the HTTP API and benchmarks can share one Generator.
+        self._use = threading.Lock()
 
     @property
     def llm(self) -> Llama:
@@ -87,6 +90,11 @@ class Generator:
         return self._llm
 
     @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (it loads on first use)."""
+        return self._llm is not None
+
+    @property
     def has_chat_template(self) -> bool:
         return bool(self.llm.metadata.get("tokenizer.chat_template"))
 
@@ -96,14 +104,18 @@ class Generator:
             text = "\n".join(m["content"] for m in chat_messages(question, passages, language))
         else:
             text = completion_prompt(question, passages)
-        return len(self.llm.tokenize(text.encode(), add_bos=True))
+        llm = self.llm
+        with self._use:
+            return len(llm.tokenize(text.encode(), add_bos=True))
 
     def question_likelihood_gain(self, question: str, passages: Sequence[str]) -> float:
         """How much likelier the passages make the question to the model, in nats: log P(question | the
         completion prompt with the passages) - log P(question | the prompt without any). A question written
         about a passage gains far more from it than from passages on the same topic that do not answer it.
         The prompt with the passages goes last, so that answering reuses its KV cache."""
-        return -self._log_likelihood(question, ()) + self._log_likelihood(question, passages)
+        self.llm  # noqa: B018 - loaded outside the lock (loading has its own)
+        with self._use:
+            return -self._log_likelihood(question, ()) + self._log_likelihood(question, passages)
 
     def _log_likelihood(self, question: str, passages: Sequence[str]) -> float:
         """log P(question | the completion prompt up to "Question:"), scored in one batch after the longest
@@ -126,6 +138,12 @@ class Generator:
         completion prompt continued by "1] span" and a line end. The prompt is the answer prompt, whose KV cache
         the likelihood signal left; the best few starts by their first token are followed (one batch each)."""
         llm = self.llm
+        with self._use:
+            return self._answer_spans(llm, question, passages, starts, max_words)
+
+    def _answer_spans(
+        self, llm: Llama, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
+    ) -> list[ScoredSpan]:
         passage = passages[0]
         context = llm.tokenize((completion_prompt(question, passages) + "1]").encode(), add_bos=True)
         first = self._prime(context)
@@ -184,7 +202,14 @@ class Generator:
     def stream(self, question: str, passages: Sequence[str], language: str) -> Iterator[str]:
         """Pieces of the answer as the model writes them."""
         options = {"max_tokens": self._answer.max_tokens, "temperature": self._answer.temperature, "stream": True}
-        if self.has_chat_template:
+        chat = self.has_chat_template
+        with self._use:  # held until the stream ends or is closed
+            yield from self._stream(question, passages, language, chat, options)
+
+    def _stream(
+        self, question: str, passages: Sequence[str], language: str, chat: bool, options: dict
+    ) -> Iterator[str]:
+        if chat:
             chunks = self.llm.create_chat_completion(chat_messages(question, passages, language), **options)
             for chunk in chunks:
                 piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]

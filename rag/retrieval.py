@@ -67,8 +67,9 @@ class Index:
         """The live generation; reopened when a build has switched the index to a new one."""
         with self._lock:
             if current_generation(self.settings.index_dir) != self._store.generation:
-                old, self._store = self._store, self._open_store()
-                old.close()
+                # The old generation is not closed here: a search in another thread may still be reading it.
+                # It closes when the last reference goes.
+                self._store = self._open_store()
             return self._store
 
     def __len__(self) -> int:

@@ -16,12 +16,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.lexical import LexicalIndex
 from rag.types import Article, Chunk, Hit
+
+if TYPE_CHECKING:
+    from rag.schemas import ArticleRecord
 
 FORMAT_VERSION = 1
 # HNSW graph parameters for large indexes: neighbours per node, and candidate lists when building / searching.
@@ -238,6 +241,16 @@ class Store:
         if row is None:
             raise KeyError(article_id)
         return str(row[0])
+
+    def articles(self) -> list[ArticleRecord]:
+        """Every indexed article with its chunk count, by path."""
+        from rag.schemas import ArticleRecord
+
+        rows = self.db.execute(
+            "SELECT a.id, a.title, a.path, a.date, a.url, COUNT(c.id) FROM articles a "
+            "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.path, a.id"
+        )
+        return [ArticleRecord(id=r[0], title=r[1], path=r[2], date=r[3], url=r[4], chunks=r[5]) for r in rows]
 
     def close(self) -> None:
         self.db.close()

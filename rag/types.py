@@ -63,18 +63,9 @@ class Citation:
         return self.hit.text[self.span_start - self.hit.start : self.span_end - self.hit.start]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "article_id": self.hit.article_id,
-            "title": self.hit.title,
-            "path": self.hit.path,
-            "text": self.hit.text,
-            "start": self.hit.start,
-            "end": self.hit.end,
-            "span_start": self.span_start,
-            "span_end": self.span_end,
-            "span_text": self.span_text,
-        }
+        from rag.schemas import CitationRecord
+
+        return CitationRecord.of(self).model_dump()
 
 
 @dataclass(frozen=True)
@@ -87,7 +78,9 @@ class Span:
     confidence: float  # log-probability that the LLM answers with exactly this span
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "start": self.start, "end": self.end}
+        from rag.schemas import SpanRecord
+
+        return SpanRecord.of(self).model_dump()
 
 
 @dataclass(frozen=True)
@@ -114,13 +107,7 @@ class Answer:
     best_span: Span | None = None  # the model's best span, even when too unsure to show (a follow-up reads it)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "answer": self.text,
-            "abstained": self.abstained,
-            "language": self.language,
-            "method": self.method,
-            "answer_span": self.answer_span.to_dict() if self.answer_span else None,
-            "citations": [c.to_dict() for c in self.citations],
-            "hits": [dict(h.to_dict(), rank=i + 1) for i, h in enumerate(self.hits)],
-        }
+        """The `rag ask --json` / HTTP object (rag.schemas.AnswerRecord)."""
+        from rag.schemas import AnswerRecord
+
+        return AnswerRecord.of(self).model_dump()

@@ -70,3 +70,13 @@ def test_answer_span_is_bold_inside_the_highlighted_sentence_and_survives_a_relo
     assert liked["history"] == ["سؤال سابق"] and liked["passage_id"] == "a.txt" and liked["answerable"] is True
     assert liked["index_generation"] == "gen-000002" and liked["citations"][0]["span_text"].endswith("روته.")
     assert feedback_record(answer.to_dict(), False, "", [], "gen-1")["answers"] == []
+
+
+def test_chat_html_shows_article_markup_as_text_and_keeps_the_answer_bold():
+    from app import chat_html
+
+    message = chat_html("الإجابة: **بيسكوف** [1]\n\nقال ![x](http://127.0.0.1:9/leak) <img src=x> [a](http://b)")
+    assert "<img" not in message and "&lt;img src=x&gt;" in message
+    assert "<strong>بيسكوف</strong>" in message and "\n" not in message
+    assert message.count("<p dir='auto'>") == 2  # one paragraph per line; no blank line ends the HTML block
+    assert "<a " not in message

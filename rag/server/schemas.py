@@ -1,0 +1,96 @@
+"""Request and response bodies of the HTTP API that are not public values of the Python API (those live in
+rag.schemas and are used as they are): requests, health, uploads, and the OpenAI chat completion shapes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.schemas import AnswerRecord, CitationRecord
+from rag.server.builds import BuildStatus
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1)
+    k: int = Field(5, ge=1, le=100)
+    mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="Default: settings.retrieval.mode.")
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1)
+    history: list[str] = Field(default_factory=list, description="Earlier questions of the conversation, oldest first.")
+    stream: bool = Field(
+        False,
+        description="Server-Sent Events: {type: progress}, {type: delta, text} while the model writes (a draft), "
+        "then {type: answer, answer} (the checked answer, which replaces the draft), then [DONE].",
+    )
+
+
+class Health(BaseModel):
+    status: Literal["loading", "ready"]
+    generation: str
+    articles: int
+    chunks: int
+    embedder: str
+    llm: str
+    answer_mode: str
+
+
+class UploadResult(BaseModel):
+    saved: list[str] = Field(description="Names the files were stored under in the articles folder.")
+    refused: list[str] = Field(description="One line per file not stored, with the reason.")
+    build: BuildStatus | None = Field(description="The build that indexes them (None when nothing was stored).")
+
+
+class Deleted(BaseModel):
+    deleted: str
+    build: BuildStatus
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    @property
+    def text(self) -> str:
+        """The message's text (content parts of type text joined)."""
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat completion request; fields other than these (temperature, ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = "rag-news"
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class ChatChoiceMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int = 0
+    message: ChatChoiceMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's chat completion, plus `citations` (the passages the [n] marks cite) and `answer` (the whole
+    answer object of /v1/ask)."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    citations: list[CitationRecord]
+    answer: AnswerRecord
