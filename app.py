@@ -17,7 +17,7 @@ from rag import Answer, Assistant, BuildReport, Citation, Hit, Index, Progress, 
 from rag.articles import SUFFIXES
 from rag.handoff import BuildService
 from rag.schemas import AnswerRecord
-from rag.uploads import UploadRefused, check_size, save_uploads
+from rag.uploads import save_uploads
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +145,11 @@ def add_articles(paths: list[str], seeds_dir: Path, max_mb: float, max_records: 
     """Store uploaded files in the articles folder (replacing files of the same name, as an update), with the
     HTTP API's checks; returns one line per file refused."""
     max_bytes = int(max_mb * 2**20)
-    refused, files = [], []
+    files = []
     for path in map(Path, paths or []):
-        try:
-            check_size(path.name, path.stat().st_size, max_bytes)  # before reading it
-        except UploadRefused as too_large:
-            refused.append(str(too_large))
-            continue
-        files.append((path.name, path.read_bytes()))
-    return refused + save_uploads(seeds_dir, files, max_bytes, max_records, replace=True).refused
+        size = path.stat().st_size
+        files.append((path.name, path.read_bytes() if size <= max_bytes else b"", size))  # too large: unread
+    return save_uploads(seeds_dir, files, max_bytes, max_records, replace=True).refused
 
 
 def chat_html(text: str) -> str:

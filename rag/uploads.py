@@ -52,13 +52,16 @@ def check_size(name: str, size: int, max_bytes: int) -> None:
         raise UploadRefused(f"{name}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:g} MB limit")
 
 
-def save_upload(folder: Path, name: str, data: bytes, max_bytes: int, max_records: int, replace: bool = False) -> str:
+def save_upload(
+    folder: Path, name: str, data: bytes, max_bytes: int, max_records: int, replace: bool = False, size: int = 0
+) -> str:
     """Store one uploaded file in `folder` after checking it reads as article(s); returns the stored name.
+    `size`, when the caller knows it before reading the file, is checked first (the data is then not read).
 
     The file is written to a hidden temporary file (the loader skips those) and renamed into place, so a build
     never sees half a file. Raises UploadRefused with the reason."""
     stored = safe_name(name)
-    check_size(stored, len(data), max_bytes)
+    check_size(stored, max(size, len(data)), max_bytes)
     target = folder / stored
     if not target.resolve().parent == folder.resolve():
         raise UploadRefused(f"{name!r}: not a usable file name")
@@ -83,13 +86,14 @@ def save_upload(folder: Path, name: str, data: bytes, max_bytes: int, max_record
 
 
 def save_uploads(
-    folder: Path, files: list[tuple[str, bytes]], max_bytes: int, max_records: int, replace: bool = False
+    folder: Path, files: list[tuple[str, bytes, int]], max_bytes: int, max_records: int, replace: bool = False
 ) -> UploadReport:
-    """Store each file that passes the checks; the others are refused with one line each."""
+    """Store each file (name, data, size known beforehand or 0) that passes the checks; the others are refused
+    with one line each, in the order given."""
     report = UploadReport()
-    for name, data in files:
+    for name, data, size in files:
         try:
-            report.saved.append(save_upload(folder, name, data, max_bytes, max_records, replace))
+            report.saved.append(save_upload(folder, name, data, max_bytes, max_records, replace, size))
         except UploadRefused as refused:
             report.refused.append(str(refused))
     return report

@@ -36,7 +36,7 @@ def test_unusable_names_are_refused_with_one_line(name: str):
 def test_every_hostile_name_lands_inside_the_folder(tmp_path: Path):
     folder = tmp_path / "seeds"
     names = ["../../x.md", "/etc/y.md", "..\\z.md", "n\x00ul.txt", "x" * 300 + ".txt"]
-    report = save_uploads(folder, [(n, TEXT) for n in names], 2**20, 10)
+    report = save_uploads(folder, [(n, TEXT, 0) for n in names], 2**20, 10)
     assert len(report.saved) == 5 and not report.refused
     assert sorted(p.name for p in folder.iterdir()) == sorted(report.saved)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seeds"]
@@ -53,7 +53,10 @@ def test_existing_name_is_refused_unless_replaced(tmp_path: Path):
 def test_files_that_are_not_articles_leave_nothing_behind(tmp_path: Path):
     too_many = "\n".join(json.dumps({"text": f"نص {i}"}) for i in range(5)).encode()
     report = save_uploads(
-        tmp_path, [("big.txt", b"x" * 2000), ("empty.txt", b" "), ("many.jsonl", too_many), ("bad.json", b"{")], 1000, 3
+        tmp_path,
+        [("big.txt", b"x" * 2000, 0), ("empty.txt", b" ", 0), ("many.jsonl", too_many, 0), ("bad.json", b"{", 0)],
+        1000,
+        3,
     )
     assert not report.saved
     assert [r.split(":")[0] for r in report.refused] == ["big.txt", "empty.txt", "many.jsonl", "bad.json"]

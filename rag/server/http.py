@@ -32,7 +32,7 @@ from rag.server.schemas import (
     UploadResult,
 )
 from rag.types import Answer, Progress
-from rag.uploads import ArticleNotFound, UploadRefused, check_size, delete_article, safe_name, save_uploads
+from rag.uploads import ArticleNotFound, UploadRefused, delete_article, save_uploads
 
 DONE = object()  # the end of an answer stream
 
@@ -244,18 +244,14 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
         if len(files) > server.max_files_per_upload:
             raise HTTPException(413, f"{len(files)} files, over the limit of {server.max_files_per_upload} per upload")
         max_bytes = int(settings.max_article_mb * 2**20)
-        received, too_large = [], []
-        for file in files:
-            try:
-                check_size(safe_name(file.filename or ""), file.size or 0, max_bytes)
-            except UploadRefused as refused:
-                too_large.append(str(refused))
-                continue
-            received.append((file.filename or "", await file.read(max_bytes + 1)))
+        received = []
+        for file in files:  # a file over the limit is refused by its size, unread
+            size = file.size or 0
+            data = await file.read(max_bytes + 1) if size <= max_bytes else b""
+            received.append((file.filename or "", data, size))
         report = await asyncio.to_thread(
             save_uploads, settings.seeds_dir, received, max_bytes, server.max_records_per_file, replace
         )
-        report.refused[:0] = too_large
         return UploadResult(
             saved=report.saved, refused=report.refused, build=builder.request() if report.saved else None
         )
