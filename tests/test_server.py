@@ -109,7 +109,9 @@ def test_every_v1_route_needs_a_key(served: tuple[str, Path, Path]):
 
 def test_search_gives_the_cli_json_object(served: tuple[str, Path, Path], client: httpx.Client):
     _, _, index = served
-    over_http = client.post("/v1/search", json={"query": QUESTION, "k": 3}).json()
+    searched = client.post("/v1/search", json={"query": QUESTION, "k": 3})
+    assert float(searched.headers["server-timing"].split("dur=")[1]) > 0  # milliseconds spent in the server
+    over_http = searched.json()
     local = json.loads(rag("search", QUESTION, "--index", str(index), "-k", "3", "--json").stdout)
     assert over_http.keys() == local.keys() and over_http["query"] == local["query"]
     assert [(h["rank"], h["chunk_id"], h["text"]) for h in over_http["hits"]] == [

@@ -107,8 +107,11 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
     async def search(request: SearchRequest) -> SearchResult:
         """The k passages most similar to the query (the `rag search --json` object)."""
         query = checked_text(request.query, "query")
+        started = time.perf_counter()
         hits = await searches.run(timeout, index.search, query, request.k, request.mode)
-        return as_json(SearchResult.of(query, hits))
+        response = as_json(SearchResult.of(query, hits))
+        response.headers["Server-Timing"] = f"search;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response
 
     def answer_stream(question: str, history: list[str]) -> asyncio.Queue[Any]:
         """The events of answering, put into a queue by a worker (Busy when none is free). The worker runs the
