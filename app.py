@@ -351,10 +351,9 @@ def serve(settings: Settings | None = None) -> None:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # The chat page's heartbeat streams never end by themselves: end them, so that shutting down waits
             # only for the requests in flight (answers, uploads), as for the API.
+            # The signal handler runs in the event loop's thread.
             demo.is_running = False
-            asyncio.get_running_loop().call_soon_threadsafe(
-                pages.stop_event.set
-            )  # the handler runs in the loop's thread
+            asyncio.get_running_loop().call_soon_threadsafe(pages.stop_event.set)
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
