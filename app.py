@@ -8,14 +8,17 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import gradio as gr
 
 from rag import Answer, Assistant, BuildReport, Citation, Hit, Index, Progress, Settings, Span, build_index
 from rag.articles import SUFFIXES
 from rag.handoff import BuildService
+from rag.readers.web import web_url
 from rag.schemas import AnswerRecord
 from rag.uploads import save_uploads
 
@@ -48,7 +51,8 @@ NOTHING_RELEVANT = "<p class='source-empty' dir='auto'>No passage was relevant e
 
 
 def sources_html(answer: Answer) -> str:
-    """One box per citation: article title, the passage, the cited span highlighted."""
+    """One box per citation: title · source · date, the passage with the cited span highlighted, and a link to
+    the original article (or its file name when it has no address)."""
     if not answer.citations:
         return NOTHING_RELEVANT if answer.abstained else NO_SOURCES
     boxes = []
@@ -57,9 +61,17 @@ def sources_html(answer: Answer) -> str:
         before = hit.text[: citation.span_start - hit.start]
         after = hit.text[citation.span_end - hit.start :]
         passage = f"{html.escape(before)}<mark>{marked_span(citation, answer.answer_span)}</mark>{html.escape(after)}"
+        heading = " · ".join(html.escape(part) for part in (hit.title, hit.source, hit.date) if part)
+        url = web_url(hit.url)
+        where = (
+            f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer nofollow'>"
+            f"{html.escape(unquote(url))}</a>"
+            if url
+            else html.escape(hit.path)
+        )
         boxes.append(
-            f"<div class='source' dir='auto'><div class='title'>[{citation.n}] {html.escape(hit.title)}</div>"
-            f"<p>{passage}</p><small>{html.escape(hit.article_id)} · {hit.start}–{hit.end}</small></div>"
+            f"<div class='source' dir='auto'><div class='title'>[{citation.n}] {heading}</div>"
+            f"<p>{passage}</p><small dir='ltr'>{where}</small></div>"
         )
     note = HOW_ANSWERED.get(answer.method, "")
     return "\n".join(boxes) + (f"<p class='how'><small>{html.escape(note)}</small></p>" if note else "")
@@ -75,6 +87,7 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
     citations = []
     for c in data["citations"]:
         hit = Hit(-1, 0.0, 0.0, c["text"], c["article_id"], c["title"], c["path"], c["start"], c["end"])
+        hit = replace(hit, date=c.get("date"), source=c.get("source"), url=c.get("url"), author=c.get("author"))
         citations.append(Citation(c["n"], hit, c["span_start"], c["span_end"]))
     span = data.get("answer_span")
     answer_span = Span(span["text"], span["start"], span["end"], 0.0) if span else None
@@ -138,7 +151,7 @@ def build_summary(report: BuildReport) -> str:
         )
     else:
         line = f"The index is up to date ({report.articles} articles)."
-    return "\n".join([line, *(f"- {p}" for p in report.problems)])
+    return "\n".join([line, *(f"- {p}" for p in report.problems + report.merged)])
 
 
 def add_articles(paths: list[str], seeds_dir: Path, max_mb: float, max_records: int = 10_000) -> list[str]:

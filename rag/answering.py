@@ -17,7 +17,7 @@ from rag.prompts import ACCORDING_TO, ANSWER_FIRST, NO_ANSWER
 from rag.retrieval import Index
 from rag.spans import answer_span, sentence_holding
 from rag.text import crosses_languages, detect_language
-from rag.types import Answer, Citation, Hit, Progress, Span
+from rag.types import Answer, Citation, Hit, Progress, Scope, Span
 
 
 class Assistant:
@@ -28,9 +28,9 @@ class Assistant:
         settings = index.settings
         self.generator = generator or Generator(settings.models, settings.answer)
 
-    def retrieve(self, question: str, exclude: frozenset[str] = frozenset()) -> list[Hit]:
-        """Hits for the question (`exclude` leaves articles out, as if not indexed)."""
-        return self.index.search(question, self.index.settings.retrieval.k, exclude=exclude)
+    def retrieve(self, question: str, scope: Scope | None = None) -> list[Hit]:
+        """Hits for the question, from the articles in `scope` (all when None)."""
+        return self.index.search(question, self.index.settings.retrieval.k, scope=scope)
 
     def evidence(self, question: str, hits: Sequence[Hit], follow_up: str | None = None) -> list[Evidence]:
         """The best sentences of the relevant hits, best first (empty when none is relevant). For a follow-up,
@@ -52,13 +52,14 @@ class Assistant:
         history: Sequence[str | Answer] = (),
         exclude: frozenset[str] = frozenset(),
         progress: bool = False,
+        scope: Scope | None = None,
     ) -> Iterator[str | Answer | Progress]:
         """Yield the growing answer text while the model writes, then the final, verified Answer.
 
         `history` holds the conversation's earlier turns, oldest first: their questions, or their Answers
         (which saves answering the previous question again when the new one leans on it). `exclude`
-        leaves articles out of retrieval (used to measure abstention). With `progress`, Progress events
-        say what is being done before the text comes."""
+        leaves articles out of retrieval (used to measure abstention); `scope` keeps to some dates and
+        sources. With `progress`, Progress events say what is being done before the text comes."""
         question = question.strip()
         if not question:
             raise ValueError("question is empty")
@@ -66,7 +67,8 @@ class Assistant:
         language = detect_language(question)
         if progress:
             yield Progress("searching")
-        reading, hits, evidence = self._read(question, history, exclude)
+        scope = replace(scope or Scope(), exclude=(scope.exclude if scope else frozenset()) | exclude)
+        reading, hits, evidence = self._read(question, history, scope)
         if progress and evidence:
             yield Progress("reading" if settings.mode == "extractive" else "writing")
         if not evidence:
@@ -89,31 +91,29 @@ class Assistant:
             yield self._answer(checked, "generated", prompt_tokens, evidence=evidence, **finish)
 
     def _read(
-        self, question: str, history: Sequence[str | Answer], exclude: frozenset[str]
+        self, question: str, history: Sequence[str | Answer], scope: Scope
     ) -> tuple[str, list[Hit], list[Evidence]]:
         """The question as it is answered (read with the previous turn when it leans on it), its hits, and
         evidence strong enough to answer from (empty: abstain)."""
         if history and is_follow_up(question):
-            return self._follow_up(question, self._previous(history, exclude), exclude)
-        alone = self._consider(question, question, exclude)
+            return self._follow_up(question, self._previous(history, scope), scope)
+        alone = self._consider(question, question, scope)
         if history and not alone[2]:
             # "Which party won the vote?" reads as a question of its own, yet may only be answered with the turn before.
-            together = self._follow_up(question, self._previous(history, exclude), exclude)
+            together = self._follow_up(question, self._previous(history, scope), scope)
             if together[2]:
                 return together
         return alone
 
-    def _follow_up(
-        self, question: str, previous: Answer, exclude: frozenset[str]
-    ) -> tuple[str, list[Hit], list[Evidence]]:
+    def _follow_up(self, question: str, previous: Answer, scope: Scope) -> tuple[str, list[Hit], list[Evidence]]:
         """The question read with the previous turn: searched with what answered it, ranked with its words."""
-        return self._consider(read_with(question, previous), retrieval_query(question, previous), exclude, question)
+        return self._consider(read_with(question, previous), retrieval_query(question, previous), scope, question)
 
     def _consider(
-        self, reading: str, query: str, exclude: frozenset[str], follow_up: str | None = None
+        self, reading: str, query: str, scope: Scope, follow_up: str | None = None
     ) -> tuple[str, list[Hit], list[Evidence]]:
         """Search for `query`, rank evidence for `reading` (and the follow-up's own words), keep it if sufficient."""
-        hits = self.retrieve(query, exclude)
+        hits = self.retrieve(query, scope)
         evidence = self.evidence(reading, hits, follow_up)
         sufficient = self._sufficient(reading, evidence)
         if sufficient and follow_up is not None:
@@ -130,10 +130,10 @@ class Assistant:
         threshold = self.index.settings.answer.min_follow_up_similarity
         return phrase_similarity(follow_up, evidence, self.index.embedder) >= threshold
 
-    def _previous(self, history: Sequence[str | Answer], exclude: frozenset[str]) -> Answer:
+    def _previous(self, history: Sequence[str | Answer], scope: Scope) -> Answer:
         """The previous turn's Answer (answered again, with the turn before it, when only its question is known)."""
         last = history[-1]
-        return last if isinstance(last, Answer) else self.ask(last, history[-2:-1], exclude)
+        return last if isinstance(last, Answer) else self.ask(last, history[-2:-1], scope=scope)
 
     def _quote(
         self,
@@ -224,9 +224,15 @@ class Assistant:
             question, parsed.text, False, language, citations, passages, tuple(hits), method, prompt_tokens, answer_span
         )
 
-    def ask(self, question: str, history: Sequence[str | Answer] = (), exclude: frozenset[str] = frozenset()) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str | Answer] = (),
+        exclude: frozenset[str] = frozenset(),
+        scope: Scope | None = None,
+    ) -> Answer:
         """The final Answer, without streaming."""
-        for event in self.stream(question, history, exclude):
+        for event in self.stream(question, history, exclude, scope=scope):
             if isinstance(event, Answer):
                 return event
         raise RuntimeError("the answer stream ended without an answer")

@@ -1,25 +1,19 @@
-"""Loading articles from a folder: formats, encodings, titles, stable ids and content hashes."""
+"""Loading articles from a folder: each file read by its reader (rag.readers), titles, stable ids, hashes."""
 
 from __future__ import annotations
 
-import codecs
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from rag.text import clean_whitespace, is_heading
+from rag.readers import SUFFIXES, ArticleError, Page, read
+from rag.readers.text import decode, markdown_text
+from rag.text import detect_language, is_heading
 from rag.types import Article
 
-SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
-# Elements that never hold article text.
-HTML_NOISE = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "iframe", "svg", "button")
+__all__ = ["SUFFIXES", "ArticleError", "LoadResult", "decode", "load_articles", "markdown_text", "read_file"]
+
 TITLE_MAX_CHARS = 200
-
-
-class ArticleError(ValueError):
-    """A file that cannot be read as an article; the message says why."""
 
 
 @dataclass
@@ -28,38 +22,6 @@ class LoadResult:
 
     articles: list[Article] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def decode(data: bytes) -> str:
-    """Bytes to text: BOMs, then UTF-16 without BOM, then UTF-8, then the best guess (e.g. Windows-1256)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    if any(byte < 0x09 for byte in data[:4096]):
-        # Control bytes never occur in text files, but UTF-16 without a BOM is full of them.
-        for encoding in ("utf-16-le", "utf-16-be"):
-            text = data.decode(encoding, errors="replace")
-            if _plausible(text):
-                return text
-        raise ArticleError("binary file (control bytes, not UTF-16 text)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None:
-        raise ArticleError("undecodable bytes: not UTF-8, UTF-16 or a known single-byte encoding")
-    return str(best)
-
-
-def _plausible(text: str) -> bool:
-    """Mostly Arabic / Latin letters, digits, spaces and punctuation: what a decoded article looks like."""
-    sample = text[:2000]
-    usual = sum(1 for ch in sample if ch.isspace() or ch.isascii() and ch.isprintable() or "\u0600" <= ch <= "\u06ff")
-    return bool(sample) and usual >= 0.95 * len(sample)
 
 
 def content_hash(title: str, text: str) -> str:
@@ -79,118 +41,25 @@ def _title_from_text(text: str, path: Path) -> str:
     return title_from_name(path)
 
 
-def _html_article(html: str, path: Path) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(HTML_NOISE):
-        tag.decompose()
-    # Text a reader never sees must not reach the model either (a page can hide instructions in it).
-    for tag in soup.find_all(is_hidden):
-        tag.decompose()
-    heading = soup.find("h1")
-    meta = soup.find("meta", attrs={"property": "og:title"})
-    title = (
-        (heading.get_text(" ", strip=True) if heading else "")
-        or (str(meta.get("content", "")).strip() if meta else "")
-        or (soup.title.get_text(" ", strip=True) if soup.title else "")
-    )
-    body = soup.find("article") or soup.find("main") or soup.body or soup
-    text = clean_whitespace(body.get_text("\n"))
-    return title or _title_from_text(text, path), text
-
-
-def markdown_text(markdown: str) -> str:
-    """Markdown as the plain text a reader sees: headings and link text kept, URLs, images and HTML dropped
-    (article text is data: no markup of it may reach an index, a quote or a reader's browser)."""
-    from markdown_it import MarkdownIt
-
-    blocks: list[str] = []
-    for token in MarkdownIt("commonmark").parse(markdown):
-        if token.type == "inline":
-            pieces = []
-            for child in token.children or []:
-                if child.type in ("text", "code_inline"):
-                    pieces.append(child.content)
-                elif child.type in ("softbreak", "hardbreak"):
-                    pieces.append("\n")
-            blocks.append("".join(pieces))
-        elif token.type in ("fence", "code_block"):
-            blocks.append(token.content)
-    return clean_whitespace("\n\n".join(b for b in blocks if b.strip()))
-
-
-def is_hidden(tag: Any) -> bool:
-    """An HTML element the browser does not show (hidden, aria-hidden, display:none, visibility:hidden)."""
-    if getattr(tag, "attrs", None) is None:
-        return False
-    style = str(tag.get("style", "")).replace(" ", "").lower()
-    return (
-        tag.has_attr("hidden")
-        or str(tag.get("aria-hidden", "")).lower() == "true"
-        or "display:none" in style
-        or "visibility:hidden" in style
-    )
-
-
-def _record_article(record: Any, rel: str, position: int, path: Path) -> Article:
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise ArticleError(f"record {position} has no 'text' string")
-    text = clean_whitespace(record["text"])
-    if not text:
-        raise ArticleError(f"record {position} has empty text")
-    title = str(record.get("title") or "").strip() or _title_from_text(text, path)
-    record_id = record.get("id")
-    article_id = f"{rel}#{record_id if record_id not in (None, '') else position}"
-    date = record.get("date")
-    url = record.get("url")
+def _article(page: Page, rel: str, path: Path) -> Article:
+    title = page.title or _title_from_text(page.text, path)
     return Article(
-        id=article_id,
+        id=rel if page.key is None else f"{rel}#{page.key}",
         title=title,
-        text=text,
+        text=page.text,
         path=rel,
-        content_hash=content_hash(title, text),
-        date=str(date) if date else None,
-        url=str(url) if url else None,
+        content_hash=content_hash(title, page.text),
+        date=page.date,
+        url=page.url,
+        author=page.author,
+        source=page.source,
+        language=page.language or detect_language(page.text),
     )
 
 
 def read_file(path: Path, rel: str) -> list[Article]:
     """Articles in one file (JSON / JSONL may hold several); raises ArticleError with the reason."""
-    data = path.read_bytes()
-    if not data.strip():
-        raise ArticleError("empty file")
-    raw = decode(data)
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        articles: list[Article] = []
-        for number, line in enumerate(raw.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ArticleError(f"line {number} is not JSON ({error.msg})") from None
-            articles.append(_record_article(record, rel, number, path))
-        return articles
-    if suffix == ".json":
-        try:
-            loaded = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise ArticleError(f"not JSON ({error.msg} at line {error.lineno})") from None
-        records = loaded if isinstance(loaded, list) else [loaded]
-        return [_record_article(r, rel, i, path) for i, r in enumerate(records, start=1)]
-    if suffix in (".html", ".htm"):
-        title, text = _html_article(raw, path)
-    elif suffix == ".md":
-        text = markdown_text(raw)
-        title = _title_from_text(text, path)
-    else:
-        text = clean_whitespace(raw)
-        title = _title_from_text(text, path)
-    if not text:
-        raise ArticleError("no text after cleaning")
-    return [Article(id=rel, title=title, text=text, path=rel, content_hash=content_hash(title, text))]
+    return [_article(page, rel, path) for page in read(path.read_bytes(), path.suffix)]
 
 
 def load_articles(folder: Path, max_bytes: int = 10 * 2**20) -> LoadResult:
@@ -216,4 +85,6 @@ def load_articles(folder: Path, max_bytes: int = 10 * 2**20) -> LoadResult:
             result.articles.extend(read_file(path, rel))
         except (ArticleError, UnicodeDecodeError, OSError) as error:
             result.problems.append(f"{rel}: skipped, {error}")
+        except Exception as error:  # noqa: BLE001 - a parser's bug on one odd file must not stop the build
+            result.problems.append(f"{rel}: skipped, unreadable ({type(error).__name__}: {error})")
     return result

@@ -24,6 +24,11 @@ ServerOption = Annotated[
 KeyOption = Annotated[
     str | None, typer.Option("--api-key", envvar="RAG_API_KEY", help="API key for --server (or RAG_API_KEY).")
 ]
+SinceOption = Annotated[str | None, typer.Option("--since", help="Only articles dated on or after this day.")]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Only articles dated on or before this day.")]
+SourceOption = Annotated[
+    list[str] | None, typer.Option("--source", help="Only articles from this source or site (repeat for more).")
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -89,6 +94,8 @@ def index(
         _fail(str(error))
     for problem in report.problems:
         typer.echo(f"warning: {problem}", err=True)
+    for line in report.merged:
+        typer.echo(f"note: {line}", err=True)
     if report.built:
         typer.echo(
             f"indexed {report.articles} articles ({report.added} added, {report.updated} updated, "
@@ -102,6 +109,45 @@ def index(
 
 
 @app.command()
+def add(
+    urls: Annotated[list[str] | None, typer.Argument(help="Article pages to fetch (http or https).")] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", help="An RSS or Atom feed whose new articles to fetch (repeat).")
+    ] = None,
+    seeds: Annotated[
+        Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")
+    ] = None,
+    then_index: Annotated[bool, typer.Option("--index", help="Bring the index up to date afterwards.")] = False,
+) -> None:
+    """Fetch web pages, or the new articles of feeds, into the articles folder (as .html, with their address)."""
+    from rag.fetching import AddReport, add_feed, add_urls
+
+    if not urls and not feed:
+        _fail("give one or more URLs, or --feed URL")
+    settings = _settings(seeds_dir=seeds)
+    settings.seeds_dir.mkdir(parents=True, exist_ok=True)
+    reports = [add_urls(urls or [], settings.seeds_dir, settings.fetch)]
+    reports += [add_feed(url, settings.seeds_dir, settings.fetch) for url in feed or []]
+    total = AddReport()
+    for report in reports:
+        for name in ("saved", "seen", "problems", "notes"):
+            getattr(total, name).extend(getattr(report, name))
+    for line in total.notes:
+        typer.echo(f"note: {line}", err=True)
+    for line in total.problems:
+        typer.echo(f"warning: {line}", err=True)
+    for path in total.saved:
+        typer.echo(f"saved {path}")
+    typer.echo(f"{len(total.saved)} saved, {len(total.seen)} already saved, {len(total.problems)} failed")
+    if then_index and total.saved:
+        index(seeds=settings.seeds_dir, index_dir=None, rebuild=False, no_wait=False, local=False)
+    elif total.saved:
+        typer.echo("run `rag index` to index them (a running `rag watch` does it by itself)")
+    if total.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
 def search(
     query: str,
     index_dir: IndexOption = None,
@@ -109,23 +155,30 @@ def search(
     as_json: JsonOption = False,
     server: ServerOption = None,
     api_key: KeyOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
 ) -> None:
     """Print the passages most similar to the query."""
     from rag.client import Client, ServerError
     from rag.schemas import SearchResult
 
+    scope = _scope(since, until, source)
     if server:
         try:
-            result = Client(server, api_key).search(query, k)
+            result = Client(server, api_key).search(query, k, scope=scope)
         except ServerError as error:
             _fail(str(error))
     else:
-        result = SearchResult.of(query, _open_index(_settings(index_dir=index_dir)).search(query, k))
+        result = SearchResult.of(query, _open_index(_settings(index_dir=index_dir)).search(query, k, scope=scope))
     if as_json:
         typer.echo(json.dumps(result.model_dump(), ensure_ascii=False, indent=2))
         return
+    if not result.hits:
+        typer.echo("no passages (none indexed, or none in the --since / --until / --source range)", err=True)
     for hit in result.hits:
-        typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title} ({hit.article_id} {hit.start}-{hit.end})")
+        about = " · ".join(p for p in (hit.source, hit.date) if p)
+        typer.echo(f"{hit.rank}. [{hit.score:.3f}] {hit.title}{f' · {about}' if about else ''} ({hit.article_id})")
         typer.echo(f"   {hit.text}\n")
 
 
@@ -140,27 +193,46 @@ def ask(
     as_json: JsonOption = False,
     server: ServerOption = None,
     api_key: KeyOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
 ) -> None:
     """Answer a question from the articles, citing the supporting sentences as [n]."""
     from rag.client import Client, ServerError
     from rag.schemas import AnswerRecord
 
+    scope = _scope(since, until, source)
     if server:
         try:
-            record = Client(server, api_key).ask(question, history or [])
+            record = Client(server, api_key).ask(question, history or [], scope=scope)
         except ServerError as error:
             _fail(str(error))
     else:
-        record = AnswerRecord.of(_answer_here(question, history or [], index_dir, live=not as_json))
+        record = AnswerRecord.of(_answer_here(question, history or [], index_dir, scope, live=not as_json))
     if as_json:
         typer.echo(json.dumps(record.model_dump(), ensure_ascii=False, indent=2))
         return
     typer.echo(record.answer)
     for citation in record.citations:
-        typer.echo(f"\n[{citation.n}] {citation.title} ({citation.article_id})\n    {citation.span_text}")
+        link = f"\n    {citation.url}" if citation.url else ""
+        typer.echo(f"\n[{citation.n}] {citation.label()}\n    {citation.span_text}{link}")
 
 
-def _answer_here(question: str, history: list[str], index_dir: Path | None, live: bool):  # lazy types, as above
+def _scope(since: str | None, until: str | None, sources: list[str] | None):  # -> Scope (lazy import)
+    """The --since / --until / --source options as a Scope; a date that cannot be read stops with why."""
+    from rag.dates import iso_date
+    from rag.types import Scope
+
+    dates = []
+    for flag, value in (("--since", since), ("--until", until)):
+        day = iso_date(value) if value else None
+        if value and day is None:
+            _fail(f"{flag} {value!r}: not a date (write it as YYYY-MM-DD, or e.g. '3 March 2025')")
+        dates.append(day)
+    return Scope(since=dates[0], until=dates[1], sources=tuple(sources or ()))
+
+
+def _answer_here(question: str, history: list[str], index_dir: Path | None, scope, live: bool):  # lazy types
     """Answer with models loaded in this process; the model's raw words shown dimmed on stderr meanwhile."""
     from rag.answering import Assistant
     from rag.types import Answer
@@ -169,7 +241,7 @@ def _answer_here(question: str, history: list[str], index_dir: Path | None, live
     live = live and sys.stderr.isatty()
     shown = ""
     answer: Answer | None = None
-    for event in assistant.stream(question, history):
+    for event in assistant.stream(question, history, scope=scope):
         if isinstance(event, Answer):
             answer = event
         elif live and isinstance(event, str):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rag.schemas import AnswerRecord, SearchResult
+from rag.types import Scope
 
 
 class ServerError(RuntimeError):
@@ -35,8 +37,17 @@ class Client:
             raise ServerError(f"{self._http.base_url}{path}: {response.status_code} {detail}")
         return response.json()
 
-    def search(self, query: str, k: int = 5, mode: str | None = None) -> SearchResult:
-        return SearchResult.model_validate(self._post("v1/search", {"query": query, "k": k, "mode": mode}))
+    def search(self, query: str, k: int = 5, mode: str | None = None, scope: Scope | None = None) -> SearchResult:
+        body = {"query": query, "k": k, "mode": mode, **_scope_fields(scope)}
+        return SearchResult.model_validate(self._post("v1/search", body))
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> AnswerRecord:
-        return AnswerRecord.model_validate(self._post("v1/ask", {"question": question, "history": list(history)}))
+    def ask(self, question: str, history: Sequence[str] = (), scope: Scope | None = None) -> AnswerRecord:
+        body = {"question": question, "history": list(history), **_scope_fields(scope)}
+        return AnswerRecord.model_validate(self._post("v1/ask", body))
+
+
+def _scope_fields(scope: Scope | None) -> dict[str, Any]:
+    """The request fields of a scope (exclusions stay local: the API does not take them)."""
+    if scope is None:
+        return {}
+    return {"since": scope.since, "until": scope.until, "sources": list(scope.sources)}

@@ -232,6 +232,21 @@ class ServerSettings(BaseModel):
         return [(p[0], p[1]) for p in pairs]
 
 
+class FetchSettings(BaseModel):
+    """How `rag add` fetches pages and feeds from the web."""
+
+    timeout: float = Field(20.0, gt=0, description="Seconds to connect and between bytes of a response.")
+    max_page_mb: float = Field(10.0, gt=0, description="Larger pages and feeds are refused while they download.")
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed, each one checked like the first URL.")
+    max_feed_items: int = Field(200, ge=1, description="Newest items of a feed that are read; the rest are left.")
+    allow_private: bool = Field(
+        False,
+        description="Allow private, loopback and link-local addresses (an intranet news site). Off, so that a URL "
+        "(or a feed's link, or a redirect) cannot reach services on this machine or its network.",
+    )
+    user_agent: str = Field("rag-news/0.1 (+offline news QA)", description="User-Agent sent with every request.")
+
+
 class Settings(BaseSettings):
     """All settings; environment variables RAG_<FIELD> or RAG_<GROUP>__<FIELD>, e.g. RAG_MODELS__LLM."""
 
@@ -240,11 +255,20 @@ class Settings(BaseSettings):
     seeds_dir: Path = Field(Path("seeds"), description="Folder of articles to index.")
     index_dir: Path = Field(Path("index"), description="Folder holding the built index.")
     max_article_mb: float = Field(10.0, gt=0, description="Larger article files are skipped with a warning.")
+    near_duplicate_similarity: float | None = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Articles whose word 5-grams are at least this alike (estimated Jaccard, MinHash) are one story, "
+        "indexed once with every source kept. ANT corpus (bench/near_duplicates.py): the 9 pairs from 0.8 up each "
+        "tell one story; 0.7-0.8 mixes reposts with different stories written from one template. None: off.",
+    )
     models: ModelSettings = Field(default_factory=ModelSettings)
     chunking: ChunkSettings = Field(default_factory=ChunkSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
 
     @field_validator("seeds_dir", "index_dir")
     @classmethod

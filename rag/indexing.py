@@ -12,8 +12,9 @@ import numpy as np
 from rag.articles import load_articles
 from rag.chunking import chunk_article
 from rag.config import Settings
+from rag.duplicates import merge_near_duplicates
 from rag.embedding import Embedder
-from rag.store import IndexMissingError, Manifest, Store, current_generation, read_manifest, write_index
+from rag.store import IndexMissingError, Manifest, Store, copies_of, current_generation, read_manifest, write_index
 from rag.types import Article
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class BuildReport:
     removed: int = 0
     unchanged: int = 0
     embedded: int = 0  # chunks that went through the embedder (not reused from the previous index)
+    merged: list[str] = field(default_factory=list)  # near-duplicates indexed once, one line each
 
 
 class IndexBusyError(RuntimeError):
@@ -72,6 +74,8 @@ def staleness(settings: Settings, articles: list[Article]) -> str | None:
         return mismatch
     if manifest.articles != {a.id: a.content_hash for a in articles}:
         return "articles changed"
+    if manifest.copies != copies_of(articles):
+        return "near-duplicates changed"
     return None
 
 
@@ -116,9 +120,12 @@ def _build(
     started = time.perf_counter()
     loaded = load_articles(settings.seeds_dir, int(settings.max_article_mb * 2**20))
     articles = _unique(loaded.articles, loaded.problems)
+    articles, merged = merge_near_duplicates(articles, settings.near_duplicate_similarity or 2.0)
     reason = "--rebuild" if force else staleness(settings, articles)
     if reason is None:
-        return BuildReport(False, "up to date", len(articles), problems=loaded.problems, unchanged=len(articles))
+        return BuildReport(
+            False, "up to date", len(articles), problems=loaded.problems, unchanged=len(articles), merged=merged
+        )
     log.info("building index in %s: %s", settings.index_dir, reason)
     current_ids = {a.id for a in articles}
     previous = None if force or reason == "no index yet" else _reusable(settings)
@@ -170,6 +177,7 @@ def _build(
         removed=sum(1 for a in old if a not in current_ids),
         unchanged=len(kept),
         embedded=len(chunks) - len(kept_chunks),
+        merged=merged,
     )
 
 

@@ -15,7 +15,7 @@ from rag.fusion import convex_mix
 from rag.indexing import chunker_params
 from rag.store import IndexMismatchError, Store, current_generation
 from rag.text import crosses_languages
-from rag.types import Hit
+from rag.types import Hit, Scope
 
 MODES = ("dense", "lexical", "hybrid")
 
@@ -76,11 +76,17 @@ class Index:
         return self.store.size
 
     def search(
-        self, query: str, k: int | None = None, mode: str | None = None, exclude: frozenset[str] = frozenset()
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        exclude: frozenset[str] = frozenset(),
+        scope: Scope | None = None,
     ) -> list[Hit]:
         """The k best chunks for `query`, best first; mode dense, lexical or hybrid (default: settings).
 
-        Chunks of the `exclude` articles are left out as if they were not indexed."""
+        `scope` keeps to articles of some dates and sources (filtered inside both retrievers, so k hits come
+        back whenever k chunks qualify); chunks of the `exclude` articles are left out as if not indexed."""
         if not query.strip():
             raise ValueError("query is empty")
         k = k or self.settings.retrieval.k
@@ -89,38 +95,53 @@ class Index:
             raise ValueError(f"k must be at least 1, got {k}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        scope = scope or Scope()
+        exclude = exclude | scope.exclude
         store = self.store
         watch = Stopwatch()
         lap = watch.lap
         vector = self.embedder.encode_query(query)
         lap("embed")
         hidden = store.chunks_of(exclude)
+        allowed = None
+        if scope.filters:
+            allowed = store.chunks_in(scope)
+            if hidden:
+                allowed = np.setdiff1d(allowed, np.fromiter(hidden, dtype=np.int64))
+            hidden = set()
 
         def visible(ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
             return [(i, s) for i, s in ranked if i not in hidden]
 
         if mode == "dense":
-            ranked = visible(store.nearest(vector, k + len(hidden)))[:k]
+            ranked = visible(store.nearest(vector, k + len(hidden), allowed))[:k]
             lap("dense")
         elif mode == "lexical":
-            ranked = visible(store.lexical.search(query, k + len(hidden)))[:k]
+            ranked = visible(store.lexical.search(query, k + len(hidden), allowed))[:k]
             lap("lexical")
         else:
-            ranked = self._hybrid(store, query, vector, k, hidden, lap)
+            ranked = self._hybrid(store, query, vector, k, hidden, allowed, lap)
         hits = store.hits(ranked, store.similarities(vector, [i for i, _ in ranked]))
         lap("hits")
         self.timings = watch.laps
         return hits
 
     def _hybrid(
-        self, store: Store, query: str, vector: np.ndarray, k: int, hidden: set[int], lap: Callable[[str], None]
+        self,
+        store: Store,
+        query: str,
+        vector: np.ndarray,
+        k: int,
+        hidden: set[int],
+        allowed: np.ndarray | None,
+        lap: Callable[[str], None],
     ) -> list[tuple[int, float]]:
         """Exact cosine and BM25 over both retrievers' candidates, fused by a convex mix."""
         settings = self.settings.retrieval
         n = max(k, settings.candidates) + len(hidden)
-        dense_top = [(i, s) for i, s in store.nearest(vector, n) if i not in hidden]
+        dense_top = [(i, s) for i, s in store.nearest(vector, n, allowed) if i not in hidden]
         lap("dense")
-        lexical_top = [i for i, _ in store.lexical.search(query, n) if i not in hidden]
+        lexical_top = [i for i, _ in store.lexical.search(query, n, allowed) if i not in hidden]
         lap("lexical")
         ids = list(dict.fromkeys([i for i, _ in dense_top] + lexical_top))
         top_texts = [h.text for h in store.hits(dense_top[:3], dict(dense_top[:3]))]

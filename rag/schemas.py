@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from rag.types import Copy
+
 if TYPE_CHECKING:
     from rag.types import Answer, Citation, Hit, Span
 
@@ -25,6 +27,10 @@ class HitRecord(BaseModel):
     path: str
     start: int
     end: int
+    date: str | None = Field(None, description="The article's date, ISO 8601 (YYYY-MM-DD).")
+    source: str | None = Field(None, description="The publication or site.")
+    url: str | None = Field(None, description="The original article's address.")
+    author: str | None = None
 
     @classmethod
     def of(cls, hit: Hit, rank: int) -> HitRecord:
@@ -55,6 +61,10 @@ class CitationRecord(BaseModel):
     span_start: int
     span_end: int
     span_text: str = Field(description="The cited sentence(s) inside the passage.")
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    author: str | None = None
 
     @classmethod
     def of(cls, citation: Citation) -> CitationRecord:
@@ -70,7 +80,17 @@ class CitationRecord(BaseModel):
             span_start=citation.span_start,
             span_end=citation.span_end,
             span_text=citation.span_text,
+            date=hit.date,
+            source=hit.source,
+            url=hit.url,
+            author=hit.author,
         )
+
+    def label(self) -> str:
+        """What a person reads to know the source: 'title · source · date', or 'title (file)' without either."""
+        if self.source or self.date:
+            return " · ".join(p for p in (self.title, self.source, self.date) if p)
+        return f"{self.title} ({self.path})"
 
 
 class SpanRecord(BaseModel):
@@ -113,7 +133,7 @@ class AnswerRecord(BaseModel):
     def as_text(self) -> str:
         """The answer and its sources as plain text (to copy, or for chat clients that show text only)."""
         lines = [self.answer.replace("**", "")]
-        lines += [f"[{c.n}] {c.title} ({c.path}): {c.span_text}" for c in self.citations]
+        lines += [f"[{c.n}] {c.label()}: {c.span_text}" for c in self.citations]
         return "\n\n".join(lines)
 
 
@@ -125,4 +145,8 @@ class ArticleRecord(BaseModel):
     path: str
     date: str | None = None
     url: str | None = None
+    author: str | None = None
+    source: str | None = None
+    language: str | None = None
     chunks: int
+    copies: list[Copy] = Field(default_factory=list, description="The same story from other files or sources.")

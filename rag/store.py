@@ -21,18 +21,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.lexical import LexicalIndex
-from rag.types import Article, Chunk, Hit
+from rag.types import Article, Chunk, Hit, Scope
 
 if TYPE_CHECKING:
     from rag.schemas import ArticleRecord
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: article author, source, language, host, near-duplicate copies
 # HNSW graph parameters for large indexes: neighbours per node, and candidate lists when building / searching.
 HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 CURRENT = "CURRENT"
 SCHEMA = """
 CREATE TABLE articles (id TEXT PRIMARY KEY, title TEXT NOT NULL, path TEXT NOT NULL, text TEXT NOT NULL,
-                       content_hash TEXT NOT NULL, date TEXT, url TEXT);
+                       content_hash TEXT NOT NULL, date TEXT, url TEXT, author TEXT, source TEXT,
+                       language TEXT, host TEXT, copies TEXT);
 CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
                      ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE INDEX chunks_by_article ON chunks(article_id);
@@ -59,6 +60,7 @@ class Manifest:
     dimension: int
     chunking: dict[str, Any]
     articles: dict[str, str] = field(default_factory=dict)  # article id -> content hash
+    copies: dict[str, list[str]] = field(default_factory=dict)  # article id -> ids of its near-duplicates
     format_version: int = FORMAT_VERSION
     built_at: str = ""
 
@@ -85,6 +87,21 @@ def read_manifest(index_dir: Path) -> Manifest:
     """The manifest of the live generation."""
     data = json.loads((current_generation(index_dir) / "manifest.json").read_text())
     return Manifest(**data)
+
+
+def copies_of(articles: Sequence[Article]) -> dict[str, list[str]]:
+    """Article id -> the ids of its near-duplicates, for the articles that have any."""
+    return {a.id: [c.id for c in a.copies] for a in articles if a.copies}
+
+
+def host(url: str | None) -> str | None:
+    """The site of a URL without 'www.', lower case ('https://www.Example.com/a' -> 'example.com')."""
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    name = (urlsplit(url).hostname or "").lower()
+    return name.removeprefix("www.") or None
 
 
 def vector_search(dimension: int, count: int, hnsw_from: int):
@@ -122,6 +139,7 @@ def write_index(
     staging.mkdir()
     manifest.built_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     manifest.articles = {a.id: a.content_hash for a in articles}
+    manifest.copies = copies_of(articles)
 
     ids = np.arange(len(chunks), dtype=np.int64)
     vector_index = faiss.IndexIDMap2(vector_search(manifest.dimension, len(chunks), hnsw_from))
@@ -134,8 +152,7 @@ def write_index(
     with db:
         db.executescript(SCHEMA)
         db.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(a.id, a.title, a.path, a.text, a.content_hash, a.date, a.url) for a in articles],
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [_article_row(a) for a in articles]
         )
         db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
@@ -162,6 +179,12 @@ def write_index(
     return index_dir / name
 
 
+def _article_row(a: Article) -> tuple[Any, ...]:
+    copies = json.dumps([asdict(c) for c in a.copies], ensure_ascii=False) if a.copies else None
+    fields = (a.id, a.title, a.path, a.text, a.content_hash, a.date, a.url, a.author, a.source, a.language)
+    return (*fields, host(a.url), copies)
+
+
 class Store:
     """Read access to one generation: vector search and chunk / article look-ups."""
 
@@ -179,12 +202,51 @@ class Store:
     def size(self) -> int:
         return int(self.vectors.ntotal)
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk id, inner product) of the k nearest chunks, best first."""
-        if self.size == 0:
+    def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk id, inner product) of the k nearest chunks, best first; only `allowed` chunk ids when given
+        (filtered inside the search, so k allowed chunks come back whenever there are k)."""
+        import faiss
+
+        query = vector.reshape(1, -1).astype(np.float32)
+        if allowed is None:
+            if self.size == 0:
+                return []
+            scores, ids = self.vectors.search(query, min(k, self.size))
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        if len(allowed) == 0:
             return []
-        scores, ids = self.vectors.search(vector.reshape(1, -1).astype(np.float32), min(k, self.size))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        # Chunk ids are the vectors' positions (write_index adds them as 0..n-1), so the inner index is searched
+        # with the selector directly: the id map would pass its own parameters, losing HNSW's.
+        inner = faiss.downcast_index(self.vectors.index)
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        if isinstance(inner, faiss.IndexHNSW):
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, k))
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        scores, positions = inner.search(query, min(k, len(allowed)), params=params)
+        ids = faiss.vector_to_array(self.vectors.id_map)
+        return [(int(ids[p]), float(s)) for p, s in zip(positions[0], scores[0]) if p >= 0]
+
+    def chunks_in(self, scope: Scope) -> np.ndarray:
+        """Ids of the chunks whose article is in the scope's dates and sources (exclusions not applied)."""
+        conditions: list[str] = []
+        values: list[str] = []
+        if scope.since:
+            conditions.append("a.date >= ?")
+            values.append(scope.since)
+        if scope.until:
+            conditions.append("a.date <= ?")
+            values.append(scope.until)
+        if scope.sources:
+            names = [s.strip().lower().removeprefix("www.") for s in scope.sources]
+            marks = ",".join("?" * len(names))
+            conditions.append(f"(lower(a.source) IN ({marks}) OR a.host IN ({marks}))")
+            values += names + names
+        where = " AND ".join(conditions) or "1"
+        rows = self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}", values
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
 
     def similarities(self, vector: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
         """Exact inner product of the query vector with the given chunks' vectors."""
@@ -199,13 +261,13 @@ class Store:
             return []
         marks = ",".join("?" * len(scored))
         rows = self.db.execute(
-            f'SELECT c.id, c.text, c.article_id, a.title, a.path, c.start, c."end" FROM chunks c '
-            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
+            f'SELECT c.id, c.text, c.article_id, a.title, a.path, c.start, c."end", a.date, a.source, a.url, a.author '
+            f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
             [i for i, _ in scored],
         ).fetchall()
         by_id = {row[0]: row for row in rows}
         return [
-            Hit(i, s, similarity[i], text=r[1], article_id=r[2], title=r[3], path=r[4], start=r[5], end=r[6])
+            Hit(i, s, similarity[i], r[1], r[2], r[3], r[4], r[5], r[6], date=r[7], source=r[8], url=r[9], author=r[10])
             for i, s in scored
             if (r := by_id.get(i)) is not None
         ]
@@ -247,10 +309,11 @@ class Store:
         from rag.schemas import ArticleRecord
 
         rows = self.db.execute(
-            "SELECT a.id, a.title, a.path, a.date, a.url, COUNT(c.id) FROM articles a "
-            "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.path, a.id"
+            "SELECT a.id, a.title, a.path, a.date, a.url, a.author, a.source, a.language, COUNT(c.id), a.copies "
+            "FROM articles a LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.path, a.id"
         )
-        return [ArticleRecord(id=r[0], title=r[1], path=r[2], date=r[3], url=r[4], chunks=r[5]) for r in rows]
+        fields = ("id", "title", "path", "date", "url", "author", "source", "language", "chunks")
+        return [ArticleRecord(**dict(zip(fields, row)), copies=json.loads(row[-1] or "[]")) for row in rows]
 
     def close(self) -> None:
         self.db.close()

@@ -15,8 +15,25 @@ class Article:
     text: str
     path: str
     content_hash: str
+    date: str | None = None  # ISO 8601, YYYY-MM-DD
+    url: str | None = None
+    author: str | None = None
+    source: str | None = None  # publication or site name
+    language: str | None = None
+    copies: tuple[Copy, ...] = ()  # the same story elsewhere (near-duplicates, indexed once as this article)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Another article found to tell the same story (e.g. one wire story on two sites), kept as a source."""
+
+    id: str
+    title: str
+    path: str
     date: str | None = None
     url: str | None = None
+    source: str | None = None
+    similarity: float = 0.0  # estimated Jaccard similarity of their word 5-grams
 
 
 @dataclass(frozen=True)
@@ -43,9 +60,30 @@ class Hit:
     path: str
     start: int
     end: int
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    author: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which articles a search may draw on: published in since..until (ISO dates, inclusive; articles without
+    a date are out when either is set), from one of `sources` (a source name or a site's host, any case),
+    and not among `exclude` (article ids). Applied inside retrieval, before the top k are taken."""
+
+    since: str | None = None
+    until: str | None = None
+    sources: tuple[str, ...] = ()
+    exclude: frozenset[str] = frozenset()
+
+    @property
+    def filters(self) -> bool:
+        """True when a date or source condition is set (exclusions alone are not a filter)."""
+        return bool(self.since or self.until or self.sources)
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,23 @@ def test_chat_html_shows_article_markup_as_text_and_keeps_the_answer_bold():
     assert "<strong>بيسكوف</strong>" in message and "\n" not in message
     assert message.count("<p dir='auto'>") == 2  # one paragraph per line; no blank line ends the HTML block
     assert "<a " not in message
+
+
+def test_sources_show_title_source_date_and_link_to_the_original_not_offsets():
+    from dataclasses import replace
+
+    from app import answer_from_dict
+
+    base = Hit(3, 0.9, 0.9, "قال بيسكوف إن الاجتماع مهم.", "n.jsonl#7", "قمة", "n.jsonl", 100, 128)
+    hit = replace(base, source="Jawhara FM", date="2025-11-29", url="https://www.example.tn/ar/%D8%AE%D8%A8%D8%B1")
+    answer = Answer("q", "بيسكوف [1]", False, "ar", (Citation(1, hit, 100, 128),), (hit,), (hit,), "generated")
+    panel = sources_html(answer)
+    assert "[1] قمة · Jawhara FM · 2025-11-29" in panel
+    assert (
+        "href='https://www.example.tn/ar/%D8%AE%D8%A8%D8%B1'" in panel and ">https://www.example.tn/ar/خبر</a>" in panel
+    )
+    assert "rel='noopener noreferrer nofollow'" in panel and "100" not in panel
+    assert sources_html(answer_from_dict(answer.to_dict())) == panel
+    hostile = replace(hit, url="javascript:alert(1)")
+    panel = sources_html(replace(answer, citations=(Citation(1, hostile, 100, 128),)))
+    assert "javascript" not in panel and "n.jsonl</small>" in panel

@@ -117,3 +117,39 @@ def test_hidden_html_text_is_not_read(tmp_path):
     )
     [article] = read_file(page, "p.html")
     assert "نص ظاهر" in article.text and "تجاهل" not in article.text and "مخفي" not in article.text
+
+
+def test_every_bad_input_is_one_line_naming_the_file_and_nothing_else_is_lost(tmp_path: Path, monkeypatch):
+    import io
+
+    from pypdf import PdfWriter
+
+    (tmp_path / "good.txt").write_text(ARABIC, encoding="utf-8")
+    (tmp_path / "huge.html").write_bytes(b"<html><body>" + b"<p>news</p>" * (50 * 2**20 // 11))
+    (tmp_path / "script.html").write_text("<html><body><script>var a=1;</script></body></html>", encoding="utf-8")
+    bomb, buffer = PdfWriter(), io.BytesIO()
+    for _ in range(10_000):
+        bomb.add_blank_page(10, 10)
+    bomb.write(buffer)
+    (tmp_path / "bomb.pdf").write_bytes(buffer.getvalue())
+    (tmp_path / "renamed.docx").write_bytes(b"just text, not a zip")
+    (tmp_path / "odd.pdf").write_bytes(b"%PDF-1.4 odd")
+    import rag.readers.pdf
+
+    real = rag.readers.pdf.read_pdf
+
+    def parser_bug_on_odd_files(data: bytes):
+        if data.startswith(b"%PDF-1.4 odd"):
+            raise RecursionError("deep")
+        return real(data)
+
+    monkeypatch.setattr(rag.readers.pdf, "read_pdf", parser_bug_on_odd_files)
+    result = load_articles(tmp_path)
+    assert [a.id for a in result.articles] == ["good.txt"]
+    assert result.problems == [
+        "bomb.pdf: skipped, 10000 pages is over the 2000-page limit",
+        "huge.html: skipped, 50.0 MB is over the 10 MB limit",
+        "odd.pdf: skipped, unreadable (RecursionError: deep)",
+        "renamed.docx: skipped, not a Word document (not a zip file)",
+        "script.html: skipped, no text after cleaning",
+    ]

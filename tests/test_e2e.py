@@ -93,6 +93,23 @@ def test_ask_json_cites_only_retrieved_passages(index_dir: Path):
         assert f"[{citation['n']}" in answer["answer"] or f", {citation['n']}]" in answer["answer"]
 
 
+def test_search_date_and_source_options(index_dir: Path):
+    """The seed has no date or source: any date bound or source leaves nothing; a date that is not one stops."""
+    question = "من هو كبير المفاوضين الأوكرانيين؟"
+    assert search(index_dir, question)["hits"]
+    for options in (["--since", "١ نوفمبر ٢٠٢٥"], ["--source", "Jawhara FM"]):
+        assert json.loads(rag("search", question, "--index", str(index_dir), "--json", *options).stdout)["hits"] == []
+    refused = subprocess.run(
+        [*RAG, "search", question, "--index", str(index_dir), "--until", "next week"],
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+        text=True,
+    )
+    assert refused.returncode == 2 and "--until 'next week': not a date" in refused.stderr
+
+
 def test_ask_out_of_scope_question_says_the_articles_do_not_contain_it(index_dir: Path):
     answer = json.loads(rag("ask", "What is the population of Australia?", "--index", str(index_dir), "--json").stdout)
     assert answer["abstained"] and answer["answer"] == NO_ANSWER["en"] and answer["citations"] == []

@@ -211,6 +211,40 @@ def test_uploads_land_inside_the_articles_folder_or_are_refused(served: tuple[st
     assert not {"x1.txt", "x2.txt"} & {a["id"] for a in client.get("/v1/articles").json()}
 
 
+def test_pdf_and_web_page_uploads_keep_their_metadata_and_filter_inside_retrieval(client: httpx.Client):
+    from test_readers import corpus_articles, news_page
+
+    story = corpus_articles(1)[0]
+    page = news_page(story, "windows-1256", 1)
+    pdf = (REPO / "tests" / "data" / "arabic.pdf").read_bytes()
+    upload = client.post("/v1/articles", files=[("files", ("story.html", page)), ("files", ("rose.pdf", pdf))])
+    assert upload.status_code == 202 and upload.json()["saved"] == ["story.html", "rose.pdf"]
+    wait_for_build(client)
+    articles = {a["id"]: a for a in client.get("/v1/articles").json()}
+    assert (articles["story.html"]["source"], articles["story.html"]["date"]) == (story["source"], "2017-01-05")
+    assert (
+        articles["rose.pdf"]["author"] == "وكالة تونس أفريقيا للأنباء" and articles["rose.pdf"]["date"] == "2017-05-02"
+    )
+    query = "مهرجان الورد في أريانة"
+    everything = client.post("/v1/search", json={"query": query, "k": 3}).json()["hits"]
+    assert everything[0]["article_id"] == "rose.pdf"
+    only_site = client.post("/v1/search", json={"query": query, "k": 3, "sources": [story["source"].upper()]}).json()
+    assert only_site["hits"] and {h["article_id"] for h in only_site["hits"]} == {"story.html"}
+    assert (
+        only_site["hits"][0]["url"] == quote(story["url"], safe=":/") and only_site["hits"][0]["date"] == "2017-01-05"
+    )
+    dated = client.post(
+        "/v1/search", json={"query": query, "k": 5, "since": "2017-05-01", "until": "2017-05-31"}
+    ).json()
+    assert {h["article_id"] for h in dated["hits"]} == {"rose.pdf"}
+    assert client.post("/v1/search", json={"query": query, "since": "yesterday"}).status_code == 422
+    answer = client.post("/v1/ask", json={"question": "متى تنطلق دورة عيد الورد بأريانة؟", "sources": ["nowhere"]})
+    assert answer.json()["abstained"] and answer.json()["hits"] == []
+    for name in ("story.html", "rose.pdf"):
+        assert client.delete(f"/v1/articles/{name}").status_code == 202
+    wait_for_build(client)
+
+
 def wait_for_build(client: httpx.Client, timeout: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

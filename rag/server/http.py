@@ -31,7 +31,7 @@ from rag.server.schemas import (
     SearchRequest,
     UploadResult,
 )
-from rag.types import Answer, Progress
+from rag.types import Answer, Progress, Scope
 from rag.uploads import ArticleNotFound, UploadRefused, delete_article, save_uploads
 
 DONE = object()  # the end of an answer stream
@@ -108,12 +108,12 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
         """The k passages most similar to the query (the `rag search --json` object)."""
         query = checked_text(request.query, "query")
         started = time.perf_counter()
-        hits = await searches.run(timeout, index.search, query, request.k, request.mode)
+        hits = await searches.run(timeout, index.search, query, request.k, request.mode, frozenset(), request.scope())
         response = as_json(SearchResult.of(query, hits))
         response.headers["Server-Timing"] = f"search;dur={(time.perf_counter() - started) * 1000:.1f}"
         return response
 
-    def answer_stream(question: str, history: list[str]) -> asyncio.Queue[Any]:
+    def answer_stream(question: str, history: list[str], scope: Scope) -> asyncio.Queue[Any]:
         """The events of answering, put into a queue by a worker (Busy when none is free). The worker runs the
         answer to its end even when the client goes, so the models are never left in the middle of one."""
         loop = asyncio.get_running_loop()
@@ -124,7 +124,7 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
 
         def produce() -> None:
             try:
-                for event in assistant.stream(question, history, progress=True):
+                for event in assistant.stream(question, history, progress=True, scope=scope):
                     put(event)
             except Exception as error:  # noqa: BLE001 - any failure is told to the client as an error event
                 put(error)
@@ -157,7 +157,7 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
         """Answer a question from the articles with cited passages (the `rag ask --json` object)."""
         question = checked_text(request.question, "question")
         history = checked_history(request.history)
-        queue = answer_stream(question, history)
+        queue = answer_stream(question, history, request.scope())
         if request.stream:
             return StreamingResponse(sse(ask_events(events(queue))), media_type="text/event-stream")
         answer = await final_answer(events(queue))
@@ -204,7 +204,7 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
             raise HTTPException(422, "messages hold no user message")
         question = checked_text(asked[-1], "the last user message")
         history = checked_history(asked[:-1][-server.max_history :])
-        queue = answer_stream(question, history)
+        queue = answer_stream(question, history, request.scope())
         made = f"chatcmpl-{uuid.uuid4().hex}"
         if not request.stream:
             answer = AnswerRecord.of(await final_answer(events(queue)))

@@ -3,21 +3,38 @@ rag.schemas and are used as they are): requests, health, uploads, and the OpenAI
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag.schemas import AnswerRecord, CitationRecord
 from rag.server.builds import BuildStatus
+from rag.types import Scope
 
 
-class SearchRequest(BaseModel):
+class ScopeFields(BaseModel):
+    """Which articles to draw on (filtered inside retrieval): dates inclusive, sources by name or site."""
+
+    since: datetime.date | None = Field(None, description="Only articles dated on or after (YYYY-MM-DD).")
+    until: datetime.date | None = Field(None, description="Only articles dated on or before (YYYY-MM-DD).")
+    sources: list[str] = Field(default_factory=list, description="Only these sources: names or sites, any case.")
+
+    def scope(self) -> Scope:
+        return Scope(
+            since=self.since.isoformat() if self.since else None,
+            until=self.until.isoformat() if self.until else None,
+            sources=tuple(self.sources),
+        )
+
+
+class SearchRequest(ScopeFields):
     query: str = Field(min_length=1)
     k: int = Field(5, ge=1, le=100)
     mode: Literal["dense", "lexical", "hybrid"] | None = Field(None, description="Default: settings.retrieval.mode.")
 
 
-class AskRequest(BaseModel):
+class AskRequest(ScopeFields):
     question: str = Field(min_length=1)
     history: list[str] = Field(default_factory=list, description="Earlier questions of the conversation, oldest first.")
     stream: bool = Field(
@@ -62,8 +79,9 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat completion request; fields other than these (temperature, ...) are accepted and ignored."""
+class ChatCompletionRequest(ScopeFields):
+    """OpenAI's chat completion request (plus our since / until / sources); fields other than these
+    (temperature, ...) are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
 
