@@ -73,7 +73,7 @@ def sources_html(answer: Answer) -> str:
             f"<div class='source' dir='auto'><div class='title'>[{citation.n}] {heading}</div>"
             f"<p>{passage}</p><small dir='ltr'>{where}</small></div>"
         )
-    note = HOW_ANSWERED.get(answer.method, "")
+    note = " ".join(part for part in (answer.notice, HOW_ANSWERED.get(answer.method, "")) if part)
     return "\n".join(boxes) + (f"<p class='how'><small>{html.escape(note)}</small></p>" if note else "")
 
 
@@ -99,6 +99,7 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
         tuple(citations),
         method=data.get("method", "generated"),
         answer_span=answer_span,
+        notice=data.get("notice", ""),
     )
 
 
@@ -338,7 +339,7 @@ def serve(settings: Settings | None = None) -> None:
     def load_models() -> None:
         assistant.index.embedder.encode_query("warm up")
         if settings.answer.mode == "generate":
-            assistant.generator.llm  # noqa: B018 - property access loads the model
+            assistant.generator.load()
 
     # The models load while the server starts; a question asked meanwhile waits for them (the loading lock).
     threading.Thread(target=load_models, name="load-models", daemon=True).start()

@@ -3,6 +3,7 @@ on XQuAD-ar with each question's gold passage present and left out (bench/absten
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
@@ -10,9 +11,10 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.evidence import Evidence, content_terms
-from rag.generation import Generator
+from rag.generators import Generator, GeneratorError
 from rag.lexical import LexicalIndex
 
+log = logging.getLogger(__name__)
 PHRASE_WORDS = 12  # a question is usually a paraphrase of one clause of its answer's sentence
 PHRASE_STRIDE = 4
 PHRASE_BATCH = 16  # 12-word stretches: 0.51 s a question at 16, 0.77 s at the default 4 (12 XQuAD questions)
@@ -25,11 +27,13 @@ class Signals:
     score: float  # the best evidence's ranking score (cosine mixed with term overlap)
     phrase_similarity: float  # best cosine between the question and a 12-word stretch of the evidence
     coverage: float  # share of the question's terms, weighted by idf, in the best evidence
-    likelihood_gain: float  # how much likelier the evidence makes the question to the LLM, in nats
+    likelihood_gain: float | None  # how much likelier the evidence makes the question to the LLM, in nats (None:
+    # the LLM gives no prompt log-probabilities)
 
     def logit(self, weights: Sequence[float]) -> float:
-        """weights[0] + the weighted signals: positive means answerable."""
-        return float(weights[0] + np.dot(weights[1:], astuple(self)))
+        """weights[0] + the weighted signals: positive means answerable (a missing signal counts 0)."""
+        values = [0.0 if v is None else v for v in astuple(self)]
+        return float(weights[0] + np.dot(weights[1:], values))
 
 
 def phrases(text: str) -> list[str]:
@@ -62,10 +66,16 @@ def phrase_similarity(question: str, evidence: Sequence[Evidence], embedder: Emb
 def signals(
     question: str, evidence: Sequence[Evidence], embedder: Embedder, lexical: LexicalIndex, generator: Generator
 ) -> Signals:
-    """The four signals for non-empty evidence, best first."""
+    """The four signals for non-empty evidence, best first (no likelihood gain when the LLM cannot give it, or
+    cannot be reached: the abstention model without that signal decides then)."""
+    try:
+        gain = generator.question_likelihood_gain(question, [e.text for e in evidence])
+    except GeneratorError as error:
+        log.warning("likelihood signal unavailable: %s", error)
+        gain = None
     return Signals(
         score=evidence[0].score,
         phrase_similarity=phrase_similarity(question, evidence, embedder),
         coverage=idf_coverage(question, evidence[0].text, lexical),
-        likelihood_gain=generator.question_likelihood_gain(question, [e.text for e in evidence]),
+        likelihood_gain=gain,
     )

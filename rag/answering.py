@@ -3,6 +3,7 @@ sentence against the evidence it cites, fall back to quoting the evidence, or ab
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -12,12 +13,14 @@ from rag.answerability import Signals, phrase_similarity, signals
 from rag.citations import ParsedCitations, is_looping, verify
 from rag.conversation import is_follow_up, read_with, retrieval_query
 from rag.evidence import Evidence, content_terms, rank_evidence, term_overlap, with_previous_sentence
-from rag.generation import Generator
+from rag.generators import Generator, GeneratorError, load_generator
 from rag.prompts import ACCORDING_TO, ANSWER_FIRST, NO_ANSWER
 from rag.retrieval import Index
 from rag.spans import answer_span, sentence_holding
 from rag.text import crosses_languages, detect_language
 from rag.types import Answer, Citation, Hit, Progress, Scope, Span
+
+log = logging.getLogger(__name__)
 
 
 class Assistant:
@@ -26,7 +29,7 @@ class Assistant:
     def __init__(self, index: Index, generator: Generator | None = None) -> None:
         self.index = index
         settings = index.settings
-        self.generator = generator or Generator(settings.models, settings.answer)
+        self.generator = generator or load_generator(settings.models, settings.answer)
 
     def retrieve(self, question: str, scope: Scope | None = None) -> list[Hit]:
         """Hits for the question, from the articles in `scope` (all when None)."""
@@ -80,10 +83,16 @@ class Assistant:
             return
         texts = [e.text for e in evidence]
         written = ""
-        for piece in self.generator.stream(reading, texts, language):
-            written += piece
-            yield written
-        prompt_tokens = self.generator.prompt_tokens(reading, texts, language)
+        try:
+            for piece in self.generator.stream(reading, texts, language):
+                written += piece
+                yield written
+            prompt_tokens = self.generator.prompt_tokens(reading, texts, language)
+        except GeneratorError as error:
+            log.warning("answering %r: %s", question, error)
+            quoted = self._quote(evidence, "fallback", **finish)
+            yield replace(quoted, notice=f"{error}; the best evidence is quoted instead.")
+            return
         checked = self.check(written, reading, language, evidence)
         if checked is None:
             yield self._quote(evidence, "fallback", prompt_tokens, **finish)
@@ -176,7 +185,10 @@ class Assistant:
             # The signals were fitted on questions in the articles' language; across languages only the
             # evidence score separates (weakly), so its threshold is set for accuracy.
             return evidence[0].score >= settings.min_evidence_cross_lingual
-        return self.signals(question, evidence).logit(settings.abstention_weights) >= 0
+        found = self.signals(question, evidence)
+        if found.likelihood_gain is None:  # an LLM without prompt log-probabilities: the model fitted without it
+            return found.logit(settings.abstention_weights_without_likelihood) >= 0
+        return found.logit(settings.abstention_weights) >= 0
 
     def signals(self, question: str, evidence: Sequence[Evidence]) -> Signals:
         """What speaks for the (non-empty) evidence answering the question."""

@@ -213,6 +213,8 @@ def ask(
         typer.echo(json.dumps(record.model_dump(), ensure_ascii=False, indent=2))
         return
     typer.echo(record.answer)
+    if record.notice:
+        typer.echo(f"note: {record.notice}", err=True)
     for citation in record.citations:
         link = f"\n    {citation.url}" if citation.url else ""
         typer.echo(f"\n[{citation.n}] {citation.label()}\n    {citation.span_text}{link}")
@@ -384,11 +386,15 @@ def watch(
 @app.command()
 def models() -> None:
     """Download, verify and assemble the configured models into the model cache."""
+    from rag.generators import is_remote
     from rag.models import embedder_location, llm_location
 
     settings = Settings()
     typer.echo(f"embedder: {embedder_location(settings.models.embedder, settings.models.cache_dir)}")
-    typer.echo(f"llm: {llm_location(settings.models.llm, settings.models.cache_dir)}")
+    if is_remote(settings.models.llm):
+        typer.echo(f"llm: the server at {settings.models.llm} (nothing to provision)")
+    else:
+        typer.echo(f"llm: {llm_location(settings.models.llm, settings.models.cache_dir)}")
 
 
 if __name__ == "__main__":

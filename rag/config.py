@@ -42,8 +42,27 @@ class ModelSettings(BaseModel):
     )
     llm: str = Field(
         "gemma-3-270m",
-        description="GGUF for answers: 'gemma-3-270m' (base model, default), 'smollm2-135m-instruct', "
-        "or a path to any .gguf file.",
+        description="LLM for answers: 'gemma-3-270m' (base model, default), 'smollm2-135m-instruct', a path to any "
+        ".gguf file, or the base URL of an OpenAI-compatible server (llama.cpp's server, vLLM, Ollama), e.g. "
+        "'http://127.0.0.1:8080/v1'.",
+    )
+    llm_api_key: str = Field("", description="Bearer key for an LLM server (empty: none sent).")
+    llm_model: str = Field("", description="Model name sent to an LLM server (empty: the first it lists).")
+    llm_timeout: float = Field(
+        60.0, gt=0, description="Seconds an LLM server may take to connect and between two pieces of an answer."
+    )
+    llm_logprobs: bool = Field(
+        True,
+        description="Ask an LLM server for the prompt log-probabilities the likelihood signal needs (/v1/completions "
+        "with echo). Turn off for servers that compute them slowly: llama-cpp-python's own server took minutes a "
+        "question for Gemma's 262k-token vocabulary (it sorts the vocabulary in Python for every prompt token); "
+        "llama.cpp's C++ server and vLLM do not.",
+    )
+    llm_prompt: Literal["auto", "chat", "completion"] = Field(
+        "auto",
+        description="How the question is put to the LLM: chat messages, or the few-shot completion prompt. auto: chat "
+        "when a local GGUF has a chat template; completion for a server (it works with base and instruct models, "
+        "and only completions give prompt log-probabilities).",
     )
     llm_context: int = Field(4096, ge=512, description="llama.cpp context window in tokens.")
     llm_threads: int | None = Field(
@@ -147,6 +166,13 @@ class AnswerSettings(BaseModel):
         "likelihood gain (rag/answerability.py) is positive. Fitted for the default models by "
         "bench/abstention_signal.py on XQuAD-ar questions 200-399 (false abstention 0.10 there); on the "
         "first 200: 0.075 false abstention, 0.80 abstention with the gold passage left out.",
+    )
+    abstention_weights_without_likelihood: tuple[float, float, float, float, float] = Field(
+        (-8.875, 7.528, 10.35, 2.817, 0.0),
+        description="The abstention model without the likelihood signal, for an LLM server that gives no prompt "
+        "log-probabilities: fitted by bench/abstention_signal.py like the default (its 'score + phrase_similarity + "
+        "coverage' row); on XQuAD-ar questions 0-199: 0.100 false abstention, 0.82 abstention with the gold "
+        "passage left out.",
     )
     min_evidence_cross_lingual: float = Field(
         0.25,

@@ -116,6 +116,7 @@ class AnswerRecord(BaseModel):
     answer_span: SpanRecord | None = Field(description="Shown first in bold when the model is sure of it.")
     citations: list[CitationRecord]
     hits: list[HitRecord] = Field(description="The passages retrieved for the question, best first.")
+    notice: str = Field("", description="What went wrong on the way, for the reader (empty when nothing did).")
 
     @classmethod
     def of(cls, answer: Answer) -> AnswerRecord:
@@ -128,11 +129,12 @@ class AnswerRecord(BaseModel):
             answer_span=SpanRecord.of(answer.answer_span) if answer.answer_span else None,
             citations=[CitationRecord.of(c) for c in answer.citations],
             hits=[HitRecord.of(h, i) for i, h in enumerate(answer.hits, start=1)],
+            notice=answer.notice,
         )
 
     def as_text(self) -> str:
         """The answer and its sources as plain text (to copy, or for chat clients that show text only)."""
-        lines = [self.answer.replace("**", "")]
+        lines = [self.answer.replace("**", "")] + ([self.notice] if self.notice else [])
         lines += [f"[{c.n}] {c.label()}: {c.span_text}" for c in self.citations]
         return "\n\n".join(lines)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rag.evidence import Evidence, content_terms
-from rag.generation import PUNCTUATION, Generator
+from rag.generators import PUNCTUATION, Generator
 from rag.text import WORD, sentences
 from rag.types import Span
 

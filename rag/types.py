@@ -143,6 +143,7 @@ class Answer:
     prompt_tokens: int = 0
     answer_span: Span | None = None  # shown first, in bold, when the model is sure enough of it
     best_span: Span | None = None  # the model's best span, even when too unsure to show (a follow-up reads it)
+    notice: str = ""  # what went wrong on the way, told to the reader (e.g. the LLM server could not be reached)
 
     def to_dict(self) -> dict[str, Any]:
         """The `rag ask --json` / HTTP object (rag.schemas.AnswerRecord)."""

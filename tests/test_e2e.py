@@ -20,7 +20,7 @@ from rag.articles import load_articles
 from rag.config import AnswerSettings, ModelSettings, has_native_int8
 from rag.embedding import Embedder
 from rag.evaluate import contains_answer, invalid_citations
-from rag.generation import Generator
+from rag.generators.llama import LlamaGenerator as Generator
 from rag.handoff import socket_path
 from rag.prompts import NO_ANSWER
 

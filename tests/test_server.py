@@ -126,7 +126,17 @@ def test_search_gives_the_cli_json_object(served: tuple[str, Path, Path], client
 def test_ask_json_and_its_server_sent_events(client: httpx.Client):
     answer = client.post("/v1/ask", json={"question": QUESTION}).json()
     assert not answer["abstained"] and answer["citations"] and "بيسكوف" in answer["answer"]
-    assert set(answer) == {"question", "answer", "abstained", "language", "method", "answer_span", "citations", "hits"}
+    assert set(answer) == {
+        "question",
+        "answer",
+        "abstained",
+        "language",
+        "method",
+        "answer_span",
+        "citations",
+        "hits",
+        "notice",
+    }
     events = []
     with client.stream("POST", "/v1/ask", json={"question": QUESTION, "stream": True}) as response:
         assert response.headers["content-type"].startswith("text/event-stream")

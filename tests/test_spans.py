@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.evidence import Evidence
-from rag.generation import is_word_end
+from rag.generators import is_word_end
 from rag.spans import sentence_holding, span_starts
 from rag.types import Hit, Span
 

@@ -1,16 +1,17 @@
-"""Streaming answers from a local GGUF model through llama-cpp-python (chat template or completion)."""
+"""The LLM in this process: a GGUF model through llama-cpp-python (chat template or completion), with the
+token-level log-probabilities the abstention signal and the answer span read from its KV cache."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.config import AnswerSettings, ModelSettings
+from rag.generators import ScoredSpan, is_word_end
 from rag.models import llm_location
 from rag.prompts import (
     COMPLETION_ANSWER_START,
@@ -27,16 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LINE_ENDS = ("\n", "\n\n")
 SPAN_STARTS = 4  # candidate starts followed to their ends (by their first token's probability)
-PUNCTUATION = "\"'“”‘’«»()[]{}.,;:!?،؛؟…-–—"
-
-
-@dataclass(frozen=True)
-class ScoredSpan:
-    """Character offsets of a candidate answer in its passage and the model's log-probability of answering it."""
-
-    start: int
-    end: int
-    log_probability: float
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -46,15 +37,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
 
 
-def is_word_end(text: str, end: int) -> bool:
-    """Whether text[:end] ends a word: the text ends there, or only punctuation is left of the word."""
-    if end <= 0 or text[end - 1] in PUNCTUATION or text[end - 1].isspace():
-        return False
-    rest_of_word = text[end:].split(maxsplit=1)[0] if text[end : end + 1].strip() else ""
-    return all(c in PUNCTUATION for c in rest_of_word)
-
-
-class Generator:
+class LlamaGenerator:
     """A llama.cpp model, loaded on first use; models with a chat template get chat messages."""
 
     def __init__(self, models: ModelSettings, answer: AnswerSettings) -> None:
@@ -94,8 +77,15 @@ class Generator:
         """Whether the model is in memory (it loads on first use)."""
         return self._llm is not None
 
+    def load(self) -> None:
+        """Load the model now (the app does it while the server starts)."""
+        self.llm  # noqa: B018 - the property loads it
+
     @property
     def has_chat_template(self) -> bool:
+        """Whether questions go as chat messages: the GGUF's own template decides unless models.llm_prompt says."""
+        if self._models.llm_prompt != "auto":
+            return self._models.llm_prompt == "chat"
         return bool(self.llm.metadata.get("tokenizer.chat_template"))
 
     def prompt_tokens(self, question: str, passages: Sequence[str], language: str) -> int:
