@@ -2,7 +2,7 @@
 `BENCHMARKS.md` (with the machine and the date). `--only` re-runs some sections and keeps the others'
 last figures.
 
-    python bench/suite.py [--only indexing,search,answering,serving,quality]
+    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction]
     python bench/suite.py --only ""   # rewrite BENCHMARKS.md from the last figures and the trial notes
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import answering_speed
+import extraction
 import indexing_speed
 import load
 import quality
@@ -38,6 +39,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "serving": serving.run,
     "http": load.run,
     "quality": quality.run,
+    "extraction": extraction.run,
 }
 
 
@@ -80,6 +82,8 @@ def headline(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "xquad_ar_recall@5": recall.get("xquad_ar_recall@5"),
         "xquad_ar_recall@5_fp32": recall.get("xquad_ar_recall@5_fp32"),
         **{k: v for k, v in sections.get("http", {}).items() if k != "http_levels"},
+        "extraction_f1": sections.get("extraction", {}).get("ours", {}).get("f1"),
+        "extraction_empty_pages": sections.get("extraction", {}).get("ours", {}).get("empty"),
     }
 
 
@@ -128,6 +132,10 @@ def markdown(results: dict[str, Any]) -> str:
         (
             f"| XQuAD-ar hybrid recall@5, {dtype} / float32 | {fmt(h['xquad_ar_recall@5'], 3)} / "
             f"{fmt(h['xquad_ar_recall@5_fp32'], 3)} (drop {fmt(recall_drop, 3)}) | drop ≤ 0.005 |"
+        ),
+        (
+            f"| Article extraction F1, 91 news pages (`bench/extraction.py`) | {fmt(h.get('extraction_f1'), 3)} "
+            f"({fmt(h.get('extraction_empty_pages'))} pages without text) | ≥ 0.95, none empty |"
         ),
         "",
     ]

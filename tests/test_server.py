@@ -77,6 +77,7 @@ def test_health_openapi_and_docs(served: tuple[str, Path, Path]):
         "/v1/search",
         "/v1/ask",
         "/v1/chat/completions",
+        "/v1/embeddings",
         "/v1/articles",
         "/v1/articles/{article_id}",
         "/v1/index",
@@ -93,6 +94,7 @@ def test_every_v1_route_needs_a_key(served: tuple[str, Path, Path]):
         ("POST", "v1/search", {"json": {"query": QUESTION}}),
         ("POST", "v1/ask", {"json": {"question": QUESTION}}),
         ("POST", "v1/chat/completions", {"json": {"messages": [{"role": "user", "content": QUESTION}]}}),
+        ("POST", "v1/embeddings", {"json": {"input": QUESTION}}),
         ("GET", "v1/articles", {}),
         ("POST", "v1/articles", {"files": {"files": ("a.txt", b"x")}}),
         ("DELETE", "v1/articles/a.txt", {}),
@@ -174,6 +176,28 @@ def test_openai_client_streams_chat_completions(served: tuple[str, Path, Path]):
         OpenAI(base_url=served[0] + "v1", api_key="wrong", max_retries=0).chat.completions.create(
             model="rag-news", messages=messages
         )
+
+
+def test_embeddings_come_from_the_loaded_embedder(served: tuple[str, Path, Path], client: httpx.Client):
+    from openai import OpenAI
+
+    from rag import Settings
+    from rag.embedding import Embedder
+
+    url, _, _ = served
+    remote = OpenAI(base_url=url + "v1", api_key=KEY)
+    passages = ["علّق المتحدث باسم الكرملين ديمتري بيسكوف على الاجتماع.", "Talks resume in Miami."]
+    documents = remote.embeddings.create(model="rag-news", input=passages)
+    query = remote.embeddings.create(model="rag-news", input=QUESTION, extra_body={"input_type": "query"})
+    assert [d.index for d in documents.data] == [0, 1] and documents.usage.prompt_tokens > 10
+    embedder = Embedder(Settings().models)
+    assert documents.model == embedder.name
+    here = embedder.encode_documents(passages)
+    for row, vector in zip(here, documents.data):
+        assert float(row @ vector.embedding) > 0.999
+    assert float(embedder.encode_query(QUESTION) @ query.data[0].embedding) > 0.999
+    assert client.post("/v1/embeddings", json={"input": []}).status_code == 422
+    assert client.post("/v1/embeddings", json={"input": ["a"] * 257}).status_code == 422
 
 
 def test_limits_give_clear_statuses(client: httpx.Client):

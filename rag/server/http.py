@@ -27,6 +27,10 @@ from rag.server.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
     Deleted,
+    EmbeddingData,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingUsage,
     Health,
     SearchRequest,
     UploadResult,
@@ -35,6 +39,7 @@ from rag.types import Answer, Progress, Scope
 from rag.uploads import ArticleNotFound, UploadRefused, delete_article, save_uploads
 
 DONE = object()  # the end of an answer stream
+MAX_EMBEDDING_INPUTS = 256  # texts in one /v1/embeddings request (the body limit applies too)
 
 
 def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
@@ -188,6 +193,28 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
                 yield {"type": "answer", "answer": AnswerRecord.of(event).model_dump()}
             else:
                 yield {"type": "error", "detail": str(event)}
+
+    @v1.post("/embeddings", response_model=EmbeddingResponse, tags=["openai"])
+    async def embeddings(request: EmbeddingRequest) -> Any:
+        """OpenAI-compatible embeddings from the loaded embedder, so that one process can embed for others:
+        `input_type` picks its query or document prompt (default document)."""
+        texts = request.texts()
+        if not texts or len(texts) > MAX_EMBEDDING_INPUTS:
+            raise HTTPException(422, f"input holds {len(texts)} texts; 1 to {MAX_EMBEDDING_INPUTS} are taken")
+        if request.titles is not None and len(request.titles) != len(texts):
+            raise HTTPException(422, f"{len(request.titles)} titles for {len(texts)} texts")
+
+        def embed() -> tuple[Any, int]:
+            if request.input_type == "query":
+                vectors = [index.embedder.encode_query(text) for text in texts]
+            else:
+                vectors = list(index.embedder.encode_documents(texts, titles=request.titles))
+            return vectors, sum(index.embedder.count_tokens(text) for text in texts)
+
+        vectors, tokens = await searches.run(timeout, embed)
+        data = [EmbeddingData(index=i, embedding=[float(x) for x in v]) for i, v in enumerate(vectors)]
+        usage = EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens)
+        return as_json(EmbeddingResponse(data=data, model=index.embedder.name, usage=usage))
 
     @v1.post(
         "/chat/completions",

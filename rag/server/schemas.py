@@ -112,3 +112,39 @@ class ChatCompletion(BaseModel):
     choices: list[ChatChoice]
     citations: list[CitationRecord]
     answer: AnswerRecord
+
+
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request, plus which of the embedder's prompts to use (and titles for documents)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input: str | list[str] = Field(description="A text or a list of texts (at most 256).")
+    model: str = "rag-news"
+    input_type: Literal["query", "document"] = Field(
+        "document", description="The embedder's query prompt (questions) or document prompt (passages)."
+    )
+    titles: list[str] | None = Field(None, description="For documents: each text's article title (EmbeddingGemma).")
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else self.input
+
+
+class EmbeddingData(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float]
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    """OpenAI's embeddings response: unit vectors (cosine = dot product), in the order of the inputs."""
+
+    object: Literal["list"] = "list"
+    data: list[EmbeddingData]
+    model: str = Field(description="The embedder that made the vectors (as recorded in index manifests).")
+    usage: EmbeddingUsage
