@@ -106,7 +106,8 @@ def page_path(folder: Path, url: str) -> Path:
     """Where the page of `url` is saved: <folder>/web/<site>/<last path words>-<hash of the URL>.html."""
     parts = urlsplit(url)
     site = re.sub(r"[^a-z0-9.-]", "_", (parts.hostname or "site").lower().removeprefix("www."))
-    words = re.sub(r"[^\w-]+", "-", unquote(parts.path).strip("/").rsplit("/", 1)[-1], flags=re.UNICODE)
+    last = Path(unquote(parts.path).strip("/").rsplit("/", 1)[-1]).stem  # "story.html" -> "story"
+    words = re.sub(r"[^\w-]+", "-", last, flags=re.UNICODE)
     name = words.strip("-._")[:60] or "page"
     digest = hashlib.sha256(url.encode()).hexdigest()[:10]
     return folder / WEB_FOLDER / site / f"{name}-{digest}.html"
