@@ -8,7 +8,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -86,8 +85,8 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
     """The parts of an Answer that the UI shows, from its `to_dict`."""
     citations = []
     for c in data["citations"]:
-        hit = Hit(-1, 0.0, 0.0, c["text"], c["article_id"], c["title"], c["path"], c["start"], c["end"])
-        hit = replace(hit, date=c.get("date"), source=c.get("source"), url=c.get("url"), author=c.get("author"))
+        about = {key: c.get(key) for key in ("date", "source", "url", "author")}
+        hit = Hit(-1, 0.0, 0.0, c["text"], c["article_id"], c["title"], c["path"], c["start"], c["end"], **about)
         citations.append(Citation(c["n"], hit, c["span_start"], c["span_end"]))
     span = data.get("answer_span")
     answer_span = Span(span["text"], span["start"], span["end"], 0.0) if span else None

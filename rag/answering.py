@@ -70,7 +70,8 @@ class Assistant:
         language = detect_language(question)
         if progress:
             yield Progress("searching")
-        scope = replace(scope or Scope(), exclude=(scope.exclude if scope else frozenset()) | exclude)
+        scope = scope or Scope()
+        scope = replace(scope, exclude=scope.exclude | exclude)
         reading, hits, evidence = self._read(question, history, scope)
         if progress and evidence:
             yield Progress("reading" if settings.mode == "extractive" else "writing")

@@ -43,9 +43,8 @@ def iso_date(value: str | dt.date | None) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> str | None:
-    for pattern in (ISO_DATE, PDF_DATE):
-        if match := pattern.search(text) if pattern is ISO_DATE else pattern.match(text):
-            return _checked(int(match[1]), int(match[2]), int(match[3]))
+    if match := ISO_DATE.search(text) or PDF_DATE.match(text):
+        return _checked(int(match[1]), int(match[2]), int(match[3]))
     if match := ARABIC_DATE.search(text):
         return _checked(int(match[3]), _MONTH_NUMBER[match[2]], int(match[1]))
     if match := DAY_FIRST.search(text):

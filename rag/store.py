@@ -216,7 +216,8 @@ class Store:
         if len(allowed) == 0:
             return []
         # Chunk ids are the vectors' positions (write_index adds them as 0..n-1), so the inner index is searched
-        # with the selector directly: the id map would pass its own parameters, losing HNSW's.
+        # with the selector directly (the id map would pass its own parameters, losing HNSW's) and its positions
+        # are the chunk ids.
         inner = faiss.downcast_index(self.vectors.index)
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
         if isinstance(inner, faiss.IndexHNSW):
@@ -224,8 +225,7 @@ class Store:
         else:
             params = faiss.SearchParameters(sel=selector)
         scores, positions = inner.search(query, min(k, len(allowed)), params=params)
-        ids = faiss.vector_to_array(self.vectors.id_map)
-        return [(int(ids[p]), float(s)) for p, s in zip(positions[0], scores[0]) if p >= 0]
+        return [(int(p), float(s)) for p, s in zip(positions[0], scores[0]) if p >= 0]
 
     def chunks_in(self, scope: Scope) -> np.ndarray:
         """Ids of the chunks whose article is in the scope's dates and sources (exclusions not applied)."""

@@ -45,7 +45,7 @@ def _page(record: Any, position: int) -> Page:
 
     def field(name: str) -> str | None:
         value = record.get(name)
-        return " ".join(str(value).split()) or None if value not in (None, "") else None
+        return " ".join(str(value).split()) or None if value is not None else None
 
     return Page(
         text=text,
