@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.embedding import Embedder, load_sentence_transformer
+from rag.embedders.local import SentenceTransformerModel, load_sentence_transformer
 from rag.evaluate import read_jsonl
 from rag.models import embedder_location
 from rag.store import current_generation
@@ -65,8 +65,9 @@ def embedder_load_s() -> float:
     """Seconds a fresh process spends importing sentence-transformers and loading the default embedder:
     the fixed cost inside every cold `rag index` build."""
     code = (
-        "import time; t = time.perf_counter(); from rag.config import Settings; from rag.embedding import Embedder; "
-        "Embedder(Settings().models).model; print(time.perf_counter() - t)"
+        "import time; t = time.perf_counter(); from rag.config import Settings; "
+        "from rag.embedders.local import SentenceTransformerModel; "
+        "SentenceTransformerModel(Settings().models).transformer; print(time.perf_counter() - t)"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     return float(
@@ -89,7 +90,7 @@ def run(articles: int, fp32_sample: int) -> dict[str, Any]:
                 "SELECT a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
             ).fetchall()
         size_bytes = sum(f.stat().st_size for f in generation.rglob("*") if f.is_file())
-        inputs = Embedder(settings.models).inputs(rows)
+        inputs = SentenceTransformerModel(settings.models).inputs(rows)
         raw_s, tokens = raw_encode(inputs, settings.models.embed_dtype, batch)
         second = index_once(seeds, Path(tmp) / "second")
     process_s, build_s, summary = (first[0] + second[0]) / 2, (first[1] + second[1]) / 2, first[2]

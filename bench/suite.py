@@ -2,7 +2,7 @@
 `BENCHMARKS.md` (with the machine and the date). `--only` re-runs some sections and keeps the others'
 last figures.
 
-    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction]
+    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction,ray]
     python bench/suite.py --only ""   # rewrite BENCHMARKS.md from the last figures and the trial notes
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import answering_speed
+import distributed
 import extraction
 import indexing_speed
 import load
@@ -40,6 +41,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "http": load.run,
     "quality": quality.run,
     "extraction": extraction.run,
+    "ray": lambda: distributed.run(articles=300),
 }
 
 
@@ -84,6 +86,7 @@ def headline(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
         **{k: v for k, v in sections.get("http", {}).items() if k != "http_levels"},
         "extraction_f1": sections.get("extraction", {}).get("ours", {}).get("f1"),
         "extraction_empty_pages": sections.get("extraction", {}).get("ours", {}).get("empty"),
+        "ray": {key: sections.get("ray", {}).get(key) for key in ("build_ratio", "startup_s")},
     }
 
 
@@ -136,6 +139,11 @@ def markdown(results: dict[str, Any]) -> str:
         (
             f"| Article extraction F1, 91 news pages (`bench/extraction.py`) | {fmt(h.get('extraction_f1'), 3)} "
             f"({fmt(h.get('extraction_empty_pages'))} pages without text) | ≥ 0.95, none empty |"
+        ),
+        (
+            f"| `rag index --ray` throughput / in-process, {s.get('ray', {}).get('articles', 300)} articles "
+            f"(`bench/distributed.py`) | {fmt(h.get('ray', {}).get('build_ratio'), 3)} (Ray start-up "
+            f"{fmt(h.get('ray', {}).get('startup_s'))} s apart) | ≥ 0.85 |"
         ),
         "",
     ]
@@ -238,10 +246,33 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     if hp := s.get("http"):
         lines += http_section(hp)
+    if ray := s.get("ray"):
+        lines += ray_section(ray)
     for notes in (TRIALS, ONE_OFF):
         if notes.exists():
             lines += [notes.read_text().strip(), ""]
     return "\n".join(lines)
+
+
+def ray_section(ray: dict[str, Any]) -> list[str]:
+    """`rag index --ray` against an in-process build (bench/distributed.py)."""
+    lines = [
+        (
+            f"## Distributed build (`bench/distributed.py`: {ray['articles']} corpus articles, {ray['chunks']} chunks, "
+            f"no embedding cache, a local Ray cluster of {fmt(ray['cluster_cpus'], 0)} CPUs)"
+        ),
+        "",
+        "| build | actors | seconds | chunks/s | / in-process | same chunks |",
+        "|---|---|---|---|---|---|",
+        f"| in process | – | {fmt(ray['in_process_build_s'])} | {fmt(ray['in_process_chunks_per_s'], 2)} | 1 | – |",
+    ]
+    for name, run in ray["layouts"].items():
+        lines.append(
+            f"| Ray, {name.replace('_', ' ')} | {run['actors']} | {fmt(run['build_s'])} | {fmt(run['chunks_per_s'], 2)} "
+            f"| {fmt(run['ratio'], 3)} | {run['same_chunks']} |"
+        )
+    lines += ["", f"Starting the local Ray cluster: {fmt(ray['startup_s'])} s (not in the builds above).", ""]
+    return lines
 
 
 def http_section(hp: dict[str, Any]) -> list[str]:

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from rag.config import Settings
-from rag.embedding import Embedder, load_sentence_transformer
+from rag.embedders.local import load_sentence_transformer
+from rag.embedding import Embedder
 from rag.evaluate import read_jsonl
 from rag.models import embedder_location, llm_location
 from rag.prompts import COMPLETION_EXAMPLES, completion_prompt
@@ -47,7 +48,7 @@ def corpus_inputs(count: int, embedder: Embedder) -> list[str]:
         documents += [
             (article.title, c.text) for c in chunk_article(article, embedder.count_tokens, Settings().chunking)
         ]
-    return embedder.inputs(documents[:count])
+    return embedder.model.inputs(documents[:count])  # type: ignore[attr-defined]
 
 
 def load(dtype: str) -> Any:

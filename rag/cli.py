@@ -74,23 +74,37 @@ def index(
     local: Annotated[
         bool, typer.Option("--local", help="Build in this process even when a running `rag serve` / `rag watch` could.")
     ] = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Chunk and embed on a Ray cluster (Ray Data, embedder actors).")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="The cluster for --ray, e.g. ray://head:10001 (default: RAY_ADDRESS, a `ray start` cluster on this "
+            "machine, else a new local one).",
+        ),
+    ] = None,
 ) -> None:
     """Bring the index in line with the articles folder, embedding only new and changed articles.
 
-    While `rag serve` or `rag watch` runs on the same index, the build is done there, by its loaded embedder."""
+    While `rag serve` or `rag watch` runs on the same index, the build is done there, by its loaded embedder
+    (not with --ray or --local)."""
     from rag.handoff import HandoffError, build_in_running_process
     from rag.indexing import IndexBusyError, build_index
 
     settings = _settings(seeds_dir=seeds, index_dir=index_dir)
+    if ray_address:
+        settings.ray.address = ray_address
 
     def accepted(pid: int) -> None:
         typer.echo(f"building in the running process {pid}, whose embedder is loaded", err=True)
 
     try:
-        report = None if local else build_in_running_process(settings, rebuild, not no_wait, accepted)
+        report = None if local or ray else build_in_running_process(settings, rebuild, not no_wait, accepted)
         if report is None:
-            report = build_index(settings, force=rebuild, wait=not no_wait)
-    except (FileNotFoundError, IndexBusyError, HandoffError) as error:
+            report = build_index(settings, force=rebuild, wait=not no_wait, ray=ray)
+    except (FileNotFoundError, IndexBusyError, HandoffError, ImportError, ConnectionError) as error:
         _fail(str(error))
     for problem in report.problems:
         typer.echo(f"warning: {problem}", err=True)
@@ -140,7 +154,15 @@ def add(
         typer.echo(f"saved {path}")
     typer.echo(f"{len(total.saved)} saved, {len(total.seen)} already saved, {len(total.problems)} failed")
     if then_index and total.saved:
-        index(seeds=settings.seeds_dir, index_dir=None, rebuild=False, no_wait=False, local=False)
+        index(
+            seeds=settings.seeds_dir,
+            index_dir=None,
+            rebuild=False,
+            no_wait=False,
+            local=False,
+            ray=False,
+            ray_address=None,
+        )
     elif total.saved:
         typer.echo("run `rag index` to index them (a running `rag watch` does it by itself)")
     if total.problems:
@@ -386,16 +408,31 @@ def watch(
 @app.command()
 def models() -> None:
     """Download, verify and assemble the configured models into the model cache."""
+    from rag.embedders import is_remote as is_remote_embedder
     from rag.generators import is_remote
     from rag.models import embedder_location, llm_location
 
     settings = Settings()
-    typer.echo(f"embedder: {embedder_location(settings.models.embedder, settings.models.cache_dir)}")
+    if is_remote_embedder(settings.models.embedder):
+        typer.echo(f"embedder: the server at {settings.models.embedder} (nothing to provision)")
+    else:
+        typer.echo(f"embedder: {embedder_location(settings.models.embedder, settings.models.cache_dir)}")
     if is_remote(settings.models.llm):
         typer.echo(f"llm: the server at {settings.models.llm} (nothing to provision)")
     else:
         typer.echo(f"llm: {llm_location(settings.models.llm, settings.models.cache_dir)}")
 
 
+def run() -> None:
+    """The `rag` command: an embedding server that fails mid-command ends it with one line, not a traceback."""
+    from rag.embedders import EmbedderError
+
+    try:
+        app()
+    except EmbedderError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    run()

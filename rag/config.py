@@ -20,7 +20,27 @@ class ModelSettings(BaseModel):
     embedder: str = Field(
         "embeddinggemma-300m",
         description="Sentence-transformers model: 'embeddinggemma-300m' (provisioned offline), "
-        "or any local path / name sentence-transformers can load.",
+        "any local path / name sentence-transformers can load, or the base URL of an OpenAI-compatible "
+        "embeddings server (another `rag serve`, vLLM, llama.cpp's server), e.g. 'http://127.0.0.1:8000/v1'.",
+    )
+    embedder_api_key: str = Field("", description="Bearer key for an embedding server (empty: none sent).")
+    embedder_model: str = Field("", description="Model name sent to an embedding server (empty: none sent).")
+    embedder_timeout: float = Field(60.0, gt=0, description="Seconds an embedding server may take per request.")
+    embed_tokenizer: str = Field(
+        "",
+        description="Tokenizer that measures chunks for an embedding server (a folder or name transformers can "
+        "load, or 'embeddinggemma-300m'); empty: the tokenizer of the model the server reports, when it is one "
+        "provisioned here.",
+    )
+    embed_query_prompt: str = Field(
+        "",
+        description="For embedding servers that do not apply the model's prompts (all but `rag serve`): text put "
+        "before each query, e.g. 'task: search result | query: ' for EmbeddingGemma.",
+    )
+    embed_document_prompt: str = Field(
+        "",
+        description="Likewise before each document; 'title: none' in it takes the chunk's article title, e.g. "
+        "'title: none | text: ' for EmbeddingGemma.",
     )
     embed_dtype: EmbedDtype = Field(
         "auto",
@@ -71,6 +91,11 @@ class ModelSettings(BaseModel):
         description="llama.cpp threads (None: llama-cpp-python's default, half the cores; 1 and 2 threads gave the "
         "same time to first token here, bench/trials.py).",
     )
+
+    @field_validator("embedding_cache", mode="before")
+    @classmethod
+    def _empty_is_off(cls, folder: object) -> object:
+        return None if folder == "" else folder
 
     @field_validator("embed_dtype")
     @classmethod
@@ -273,6 +298,24 @@ class FetchSettings(BaseModel):
     user_agent: str = Field("rag-news/0.1 (+offline news QA)", description="User-Agent sent with every request.")
 
 
+class RaySettings(BaseModel):
+    """Distributed builds (`rag index --ray`): chunking and embedding by a pool of embedder actors."""
+
+    address: str | None = Field(
+        None,
+        description="Ray cluster, e.g. 'ray://head:10001' (None: RAY_ADDRESS, a `ray start` cluster here, else a new one).",
+    )
+    actors: int | None = Field(
+        None,
+        ge=1,
+        description="Embedder actors (each loads the model once); None: the cluster's CPUs / cpus_per_actor.",
+    )
+    cpus_per_actor: float = Field(
+        1.0, gt=0, description="CPUs one actor reserves; its torch uses that many threads (bench/distributed.py)."
+    )
+    articles_per_batch: int = Field(8, ge=1, description="Articles one actor chunks and embeds per task.")
+
+
 class Settings(BaseSettings):
     """All settings; environment variables RAG_<FIELD> or RAG_<GROUP>__<FIELD>, e.g. RAG_MODELS__LLM."""
 
@@ -295,6 +338,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @field_validator("seeds_dir", "index_dir")
     @classmethod

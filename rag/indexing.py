@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.duplicates import merge_near_duplicates
 from rag.embedding import Embedder
 from rag.store import IndexMissingError, Manifest, Store, copies_of, current_generation, read_manifest, write_index
-from rag.types import Article
+from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,14 @@ def _unique(articles: list[Article], problems: list[str]) -> list[Article]:
     return unique
 
 
-def staleness(settings: Settings, articles: list[Article]) -> str | None:
-    """Why the index must be (re)built for these articles, or None when it is current."""
+def staleness(settings: Settings, articles: list[Article], embedder: str) -> str | None:
+    """Why the index must be (re)built for these articles by the embedder named `embedder`, or None when it is
+    current."""
     try:
         manifest = read_manifest(settings.index_dir)
     except IndexMissingError:
         return "no index yet"
-    mismatch = manifest.mismatch(settings.models.embedder, chunker_params(settings))
+    mismatch = manifest.mismatch(embedder, chunker_params(settings))
     if mismatch:
         return mismatch
     if manifest.articles != {a.id: a.content_hash for a in articles}:
@@ -86,11 +87,13 @@ def build_index(
     show_progress: bool = True,
     wait: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    ray: bool = False,
 ) -> BuildReport:
     """Bring the index in line with `settings.seeds_dir`, embedding only new and changed articles.
 
     Builds are serialised by a lock; with `wait=False` a second build raises IndexBusyError.
-    `progress(embedded, to_embed)` is called as chunks are embedded."""
+    `progress(embedded, to_embed)` is called as chunks are embedded. With `ray`, the new articles are
+    chunked and embedded by actors on the Ray cluster of `settings.ray`."""
     from filelock import FileLock, Timeout
 
     settings.index_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +106,7 @@ def build_index(
         log.warning("another `rag index` is building %s; waiting for it to finish", settings.index_dir)
         lock.acquire()
     try:
-        return _build(settings, embedder, force, show_progress, progress)
+        return _build(settings, embedder, force, show_progress, progress, ray)
     finally:
         lock.release()
 
@@ -114,6 +117,7 @@ def _build(
     force: bool,
     show_progress: bool,
     progress: Callable[[int, int], None] | None,
+    ray: bool,
 ) -> BuildReport:
     from tqdm import tqdm
 
@@ -121,14 +125,15 @@ def _build(
     loaded = load_articles(settings.seeds_dir, int(settings.max_article_mb * 2**20))
     articles = _unique(loaded.articles, loaded.problems)
     articles, merged = merge_near_duplicates(articles, settings.near_duplicate_similarity or 2.0)
-    reason = "--rebuild" if force else staleness(settings, articles)
+    embedder = embedder or Embedder(settings.models)
+    reason = "--rebuild" if force else staleness(settings, articles, embedder.name)
     if reason is None:
         return BuildReport(
             False, "up to date", len(articles), problems=loaded.problems, unchanged=len(articles), merged=merged
         )
     log.info("building index in %s: %s", settings.index_dir, reason)
     current_ids = {a.id for a in articles}
-    previous = None if force or reason == "no index yet" else _reusable(settings)
+    previous = None if force or reason == "no index yet" else _reusable(settings, embedder.name)
     old = previous.manifest.articles if previous else {}
     kept = [a for a in articles if old.get(a.id) == a.content_hash]
     # A renamed or moved article (same title and text under a new id) keeps its chunks and vectors too.
@@ -142,22 +147,31 @@ def _build(
     kept_chunks = [replace(c, article_id=new_id_of.get(c.article_id, c.article_id)) for c in kept_chunks]
     if previous:
         previous.close()
-    embedder = embedder or Embedder(settings.models)
-    chunks = [c for a in fresh for c in chunk_article(a, embedder.count_tokens, settings.chunking)]
-    titles = {a.id: a.title for a in articles}
-    chunk_titles = [titles[c.article_id] for c in chunks] if settings.models.embed_titles else None
     embedded = 0
-    with tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not show_progress) as bar:
+    with tqdm(desc="embedding", unit="chunk", disable=not show_progress) as bar:
 
         def advance(count: int) -> None:
             nonlocal embedded
             embedded += count
             bar.update(count)
             if progress:
-                progress(embedded, len(chunks))
+                progress(embedded, bar.total or embedded)
 
-        # Nothing new (only deletions): no call, so the model is not even loaded.
-        vectors = embedder.encode_documents([c.text for c in chunks], advance, chunk_titles) if chunks else None
+        chunks: list[Chunk] = []
+        vectors: np.ndarray | None = None
+        if fresh and ray:  # chunked and embedded by the cluster's actors
+            from rag.distributed import chunk_and_embed_on_ray, connect
+
+            connect(settings.ray.address)
+            chunks, vectors = chunk_and_embed_on_ray(
+                fresh, settings.models, settings.chunking, settings.models.embed_titles, settings.ray, advance
+            )
+        elif fresh:  # (nothing new, only deletions: no call, so the model is not even loaded)
+            chunks = [c for a in fresh for c in chunk_article(a, embedder.count_tokens, settings.chunking)]
+            bar.total = len(chunks)
+            title_of = {a.id: a.title for a in fresh}
+            titles = [title_of[c.article_id] for c in chunks] if settings.models.embed_titles else None
+            vectors = embedder.encode_documents([c.text for c in chunks], advance, titles)
     if kept_vectors is not None and len(kept_chunks):
         chunks = kept_chunks + chunks
         vectors = kept_vectors if vectors is None else np.vstack([kept_vectors, vectors])
@@ -181,14 +195,14 @@ def _build(
     )
 
 
-def _reusable(settings: Settings) -> Store | None:
+def _reusable(settings: Settings, embedder: str) -> Store | None:
     """The current index when its chunks and vectors can be reused by this build."""
     try:
         store = Store(current_generation(settings.index_dir))
     except (IndexMissingError, OSError, ValueError, RuntimeError) as error:
         log.warning("previous index unreadable (%s); rebuilding from scratch", error)
         return None
-    if store.manifest.mismatch(settings.models.embedder, chunker_params(settings)):
+    if store.manifest.mismatch(embedder, chunker_params(settings)):
         store.close()
         return None
     return store

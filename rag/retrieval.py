@@ -54,7 +54,7 @@ class Index:
 
     def _open_store(self) -> Store:
         store = Store(current_generation(self.settings.index_dir))
-        reason = store.manifest.mismatch(self.settings.models.embedder, chunker_params(self.settings))
+        reason = store.manifest.mismatch(self.embedder.name, chunker_params(self.settings))
         if reason:
             store.close()
             raise IndexMismatchError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from urllib.parse import quote, urlparse
 
 import httpx
 import pytest
-from test_e2e import RAG, REPO, rag, running_app
+from test_e2e import RAG, REPO, free_port, rag, running_app
 
 pytestmark = pytest.mark.e2e
 KEY = "test-key-1"
@@ -198,6 +199,53 @@ def test_embeddings_come_from_the_loaded_embedder(served: tuple[str, Path, Path]
     assert float(embedder.encode_query(QUESTION) @ query.data[0].embedding) > 0.999
     assert client.post("/v1/embeddings", json={"input": []}).status_code == 422
     assert client.post("/v1/embeddings", json={"input": ["a"] * 257}).status_code == 422
+
+
+def test_remote_embedder_builds_the_index_a_local_one_builds(served: tuple[str, Path, Path], tmp_path: Path):
+    """`rag index` and `rag search` with RAG_MODELS__EMBEDDER set to this server: the same chunks as a local
+    build, vectors at cosine >= 0.999, the served model's name in the manifest; failures say what went wrong."""
+    from rag import Settings
+    from rag.articles import load_articles
+    from rag.chunking import chunk_article
+    from rag.embedding import Embedder
+    from rag.store import Store, current_generation
+
+    url = served[0]
+    remote = {
+        "RAG_MODELS__EMBEDDER": url + "v1",
+        "RAG_MODELS__EMBEDDER_API_KEY": KEY,
+        "RAG_MODELS__EMBEDDING_CACHE": str(tmp_path / "cache"),  # really ask the server
+    }
+    index = tmp_path / "index"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", **remote)
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        command = [*RAG, *args]
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=600, cwd=REPO, env=dict(env, **extra), check=False
+        )
+
+    built = run("index", "--local", "--seeds", str(REPO / "seeds"), "--index", str(index))
+    assert built.returncode == 0, built.stderr[-2000:]
+    store = Store(current_generation(index))
+    assert store.manifest.embedder == "embeddinggemma-300m"
+    chunks, vectors = store.chunks_with_vectors(list(store.manifest.articles))
+    local = Embedder(Settings().models)
+    expected = [
+        (article.title, chunk.text)
+        for article in load_articles(REPO / "seeds", 2**24).articles
+        for chunk in chunk_article(article, local.count_tokens, Settings().chunking)
+    ]
+    assert [c.text for c in chunks] == [text for _, text in expected]
+    here = local.encode_documents([text for _, text in expected], titles=[title for title, _ in expected])
+    assert min(float(a @ b) for a, b in zip(here, vectors)) >= 0.999
+    found = run("search", "--json", "--index", str(index), "المتحدث باسم الكرملين")
+    assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr[-2000:]
+    wrong_key = run("search", "--index", str(index), "x", RAG_MODELS__EMBEDDER_API_KEY="wrong")
+    assert wrong_key.returncode == 2 and "answered 401" in wrong_key.stderr
+    closed = run("search", "--index", str(index), "x", RAG_MODELS__EMBEDDER=f"http://127.0.0.1:{free_port()}/v1")
+    assert closed.returncode == 2 and "cannot reach the embedding server" in closed.stderr
+    assert "Traceback" not in closed.stderr + wrong_key.stderr
 
 
 def test_limits_give_clear_statuses(client: httpx.Client):

@@ -63,7 +63,7 @@ def test_other_embedder_or_chunker_is_refused_with_rebuild_advice(tmp_path, fake
     build_index(settings, embedder=fake_embedder, show_progress=False)
     other_model = settings.model_copy(update={"models": ModelSettings(embedder="another-model")})
     with pytest.raises(IndexMismatchError, match=r"embedder 'fake-embedder'.*rag index --rebuild --index"):
-        Index(other_model, embedder=fake_embedder)
+        Index(other_model, embedder=type(fake_embedder)("another-model"))
     other_chunks = settings.model_copy(update={"chunking": ChunkSettings(max_tokens=99, overlap_tokens=5)})
     with pytest.raises(IndexMismatchError, match="chunking"):
         Index(other_chunks, embedder=fake_embedder)

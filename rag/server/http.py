@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from rag.answering import Assistant
+from rag.embedders import EmbedderError
 from rag.schemas import AnswerRecord, ArticleRecord, SearchResult
 from rag.server.auth import bearer_key
 from rag.server.builds import BuildAlreadyRunning, Builder, BuildStatus
@@ -70,6 +71,10 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
     async def busy(request: Request, error: Busy) -> JSONResponse:
         detail = f"the server is busy ({error.retry_after} s); retry later"
         return JSONResponse({"detail": detail}, 429, {"Retry-After": str(error.retry_after)})
+
+    @api.exception_handler(EmbedderError)
+    async def embedder_failed(request: Request, error: EmbedderError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 502)
 
     @api.exception_handler(TimedOut)
     async def timed_out(request: Request, error: TimedOut) -> JSONResponse:

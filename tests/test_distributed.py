@@ -1,0 +1,107 @@
+"""rag/distributed.py: `rag index --ray` on a real local Ray cluster (`ray start`, 2 CPUs) with 50 corpus
+articles gives the index an in-process build gives, even when one of its embedder actors is killed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_e2e import RAG, REPO, free_port, rag
+
+from rag.store import Store, current_generation
+
+pytestmark = pytest.mark.e2e
+CORPUS = REPO.parent / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz"
+RAY = [str(Path(sys.executable).parent / "ray")]
+ACTOR = "MapBatches(ChunkEmbedder)"  # in the process title of each embedder actor
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Ray head on a free loopback port with 2 CPUs: its address."""
+    port = free_port()
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    start = [*RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
+    subprocess.run([*start, "--include-dashboard=false"], check=True, capture_output=True, timeout=180, env=env)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*RAY, "stop", "--force"], check=False, capture_output=True, timeout=120, env=env)
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ray") / "seeds"
+    folder.mkdir()
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as lines:
+        for _, line in zip(range(50), lines):
+            record = json.loads(line)
+            (folder / f"news-{record['id']}.json").write_text(line, encoding="utf-8")
+    return folder
+
+
+def actor_pids() -> list[int]:
+    found = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
+    return [int(line.split()[0]) for line in found.splitlines() if ACTOR in line and "ps -eo" not in line]
+
+
+def test_ray_build_with_a_killed_actor_matches_an_in_process_build(cluster: str, seeds: Path, tmp_path: Path):
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    no_cache = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE="")  # every vector really computed
+    token = dict(no_cache, RAY_AUTH_MODE="token")  # the cluster's token is in ~/.ray (Ray's default, auth on)
+    rag_index = [*RAG, "index", "--seeds", str(seeds)]
+    build = subprocess.Popen(
+        [*rag_index, "--index", str(distributed), "--ray", "--ray-address", cluster],
+        cwd=REPO,
+        env=token,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not actor_pids() and build.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(15)  # the actor is loading its model or embedding by now
+    victims = actor_pids()
+    assert victims and build.poll() is None, "no embedder actor was running during the build"
+    os.kill(victims[0], signal.SIGKILL)
+    replacements: set[int] = set()
+    while build.poll() is None and not replacements:
+        replacements = set(actor_pids()) - set(victims)
+        time.sleep(0.5)
+    assert replacements, "the killed actor was not restarted"
+    out, err = build.communicate(timeout=900)
+    assert build.returncode == 0, err[-3000:]
+    assert "indexed 50 articles (50 added" in out
+    done = subprocess.run(
+        [*rag_index, "--index", str(local), "--local"],
+        cwd=REPO,
+        env=no_cache,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    a, b = Store(current_generation(local)), Store(current_generation(distributed))
+    ids = sorted(a.manifest.articles)
+    (chunks, vectors), (ray_chunks, ray_vectors) = a.chunks_with_vectors(ids), b.chunks_with_vectors(ids)
+    assert ray_chunks == chunks and len(chunks) > 50  # same ids (order), article, offsets and texts
+    assert float(np.min(np.sum(vectors * ray_vectors, axis=1))) >= 0.999
+    assert (a.manifest.embedder, a.manifest.dimension, a.manifest.chunking, a.manifest.articles) == (
+        b.manifest.embedder,
+        b.manifest.dimension,
+        b.manifest.chunking,
+        b.manifest.articles,
+    )
+    assert "up to date" in rag("index", "--seeds", str(seeds), "--index", str(distributed), "--local").stdout

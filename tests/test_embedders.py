@@ -1,0 +1,115 @@
+"""rag/embedders: the remote embedding model against small real HTTP servers on loopback (what it sends, what
+it makes of the answers, how it fails). The real `rag serve` as an embedding server is in test_server.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rag.config import ModelSettings
+from rag.embedders import EmbedderError, is_remote, load_embedding_model
+from rag.embedding import Embedder
+
+RECEIVED: list[dict[str, Any]] = []
+
+
+class Server(BaseHTTPRequestHandler):
+    """/ok/v1 embeds (3-d, unnormalised, rows reversed), /slow/v1 is late, /broken/v1 fails, /garbled/v1 is not JSON,
+    /short/v1 sends one vector too few."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        RECEIVED.append({"path": self.path, "auth": self.headers.get("authorization"), **body})
+        texts = body["input"]
+        rows = [{"index": i, "embedding": [float(len(t)), 1.0, 0.0]} for i, t in enumerate(texts)][::-1]
+        if self.path.startswith("/slow/"):
+            time.sleep(3)
+        if self.path.startswith("/broken/"):
+            self.reply(500, b'{"error": "out of memory"}')
+        elif self.path.startswith("/garbled/"):
+            self.reply(200, b"<html>")
+        elif self.path.startswith("/short/"):
+            self.reply(200, json.dumps({"model": "m", "data": rows[1:]}).encode())
+        else:
+            self.reply(200, json.dumps({"model": "served-model", "data": rows}).encode())
+
+    def reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_url_is_a_remote_embedder_whose_name_and_dimension_come_from_the_server(server: str):
+    assert is_remote(server + "/ok/v1") and not is_remote("embeddinggemma-300m")
+    embedder = Embedder(ModelSettings(embedder=server + "/ok/v1", embedding_cache=None, embedder_api_key="k"))
+    assert (embedder.name, embedder.dimension, embedder.loaded) == ("served-model", 3, True)
+    RECEIVED.clear()
+    vectors = embedder.encode_documents(["ab", "abcd"], titles=["T1", "T2"], batch_size=8)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-6)
+    assert vectors[1] @ np.array([4, 1, 0]) / np.linalg.norm([4, 1, 0]) > 0.9999  # rows put back in input order
+    (sent,) = RECEIVED
+    assert sent["input_type"] == "document" and sent["titles"] == ["T1", "T2"] and sent["auth"] == "Bearer k"
+    embedder.encode_query("q")
+    assert RECEIVED[-1]["input_type"] == "query" and "model" not in RECEIVED[-1]
+
+
+def test_prompts_set_here_are_put_before_the_texts_for_servers_that_do_not_apply_them(server: str):
+    models = ModelSettings(
+        embedder=server + "/ok/v1",
+        embedder_model="gemma",
+        embedding_cache=None,
+        embed_query_prompt="task: search result | query: ",
+        embed_document_prompt="title: none | text: ",
+    )
+    model = load_embedding_model(models)
+    RECEIVED.clear()
+    model.encode_documents([("Miami talks", "text one"), ("", "text two")])
+    model.encode_query("who?")
+    documents, query = RECEIVED
+    assert documents["input"] == ["title: Miami talks | text: text one", "title: none | text: text two"]
+    assert query["input"] == ["task: search result | query: who?"] and query["model"] == "gemma"
+    assert "input_type" not in documents and "titles" not in documents
+
+
+def test_an_unknown_served_model_needs_its_tokenizer_named(server: str):
+    model = load_embedding_model(ModelSettings(embedder=server + "/ok/v1", embedding_cache=None))
+    with pytest.raises(EmbedderError, match="RAG_MODELS__EMBED_TOKENIZER"):
+        model.count_tokens("some words")
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("closed", "cannot reach the embedding server at"),
+        ("slow", "did not answer within 1 s"),
+        ("broken", 'answered 500: {"error": "out of memory"}'),
+        ("garbled", "something other than JSON"),
+        ("short", "sent 1 vectors for 2 texts"),
+    ],
+)
+def test_failures_are_one_clear_line(server: str, where: str, reason: str):
+    base = "http://127.0.0.1:9/v1" if where == "closed" else f"{server}/{where}/v1"
+    model = load_embedding_model(ModelSettings(embedder=base, embedder_timeout=1, embedding_cache=None))
+    with pytest.raises(EmbedderError, match=reason):
+        model.encode_documents([("", "a"), ("", "b")])
