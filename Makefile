@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test bench setup models index clean
+.PHONY: run test bench eval setup models index clean
 
 run: index
 	$(BIN)/rag serve
@@ -22,6 +22,10 @@ test: models
 bench: index
 	RAG_UI_SCREENSHOTS=bench/results/ui $(BIN)/python -m pytest -q tests/test_ui.py
 	cd bench && ../$(BIN)/python suite.py
+
+# One quality table across datasets (XQuAD-ar, XQuAD en->ar, ARCD-train) -> bench/results.json `quality.datasets`.
+eval: models
+	cd bench && ../$(BIN)/python eval_table.py
 
 setup: $(INSTALLED)
 

@@ -330,7 +330,7 @@ def eval_(
                 run.update(
                     {k: v for k, v in result.items() if k not in ("n_questions", "unanswerable_mode")}
                     if not result["unanswerable_mode"]
-                    else {"abstention_rate": result["abstention_rate"]}
+                    else {k: result[k] for k in ("abstention_rate", "abstention_rate_true_unanswerable")}
                 )
     if as_json:
         typer.echo(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs}, ensure_ascii=False, indent=2))

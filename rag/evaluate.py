@@ -109,6 +109,18 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
     return any(" ".join(normalize(a).split()) in folded for a in answers if a.strip())
 
 
+def answer_found_elsewhere(index: Index, questions: Sequence[dict[str, Any]]) -> list[bool]:
+    """For each question, whether an indexed article other than its gold passage holds a gold answer
+    (string match after Arabic normalisation): asked without its gold passage, it is still answerable."""
+    folded = {a.id: " ".join(normalize(index.article_text(a.id)).split()) for a in index.store.articles()}
+    found = []
+    for question in questions:
+        answers = [" ".join(normalize(a).split()) for a in gold_answers(question) if a.strip()]
+        gold = gold_article_id(question["passage_id"])
+        found.append(any(a in text for article, text in folded.items() if article != gold for a in answers))
+    return found
+
+
 def invalid_citations(answer: Answer, index: Index) -> int:
     """Markers without a citation, and citations whose span is not the article text inside their passage."""
     marked = set(parse_citations(answer.text, 10**6).numbers)
@@ -137,11 +149,19 @@ def span_scores(span: str, answers: Sequence[str]) -> tuple[bool, float]:
     return best_match, best_f1
 
 
-def answer_row(question: dict[str, Any], answer: Answer, index: Index) -> dict[str, Any]:
-    """How one answer scored against its question's gold answers and passage."""
+def gold_answers(question: dict[str, Any]) -> list[str]:
+    """The answers a reply may hold: the gold ones, and for questions in another language their alternatives."""
     golds = list(question.get("answers", []))
     if question.get("lang") != "ar":
         golds += question.get("answers_alt", [])
+    return golds
+
+
+def answer_row(question: dict[str, Any], answer: Answer, index: Index) -> dict[str, Any]:
+    """How one answer scored against its question's gold answers and passage. `cited_gold` is the strict
+    check (the gold passage is cited); `cites_answer` / `cited_span_holds_answer` are what a reader needs
+    (a cited passage / a cited span holds a gold answer, wherever it comes from)."""
+    golds = gold_answers(question)
     gold = gold_article_id(question["passage_id"])
     span = answer.answer_span
     row: dict[str, Any] = {
@@ -152,6 +172,8 @@ def answer_row(question: dict[str, Any], answer: Answer, index: Index) -> dict[s
         "method": answer.method,
         "correct": not answer.abstained and contains_answer(answer.text, golds),
         "cited_gold": any(c.hit.article_id == gold for c in answer.citations),
+        "cites_answer": any(contains_answer(c.hit.text, golds) for c in answer.citations),
+        "cited_span_holds_answer": any(contains_answer(c.span_text, golds) for c in answer.citations),
         "invalid_citations": invalid_citations(answer, index),
         "span": span.text if span else None,
         "span_confidence": span.confidence if span else None,
@@ -172,6 +194,10 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "n_questions": len(rows),
         "answer_accuracy": sum(r["correct"] for r in answerable) / n if n else 0.0,
         "citation_precision": sum(r["cited_gold"] for r in answered) / len(answered) if answered else 0.0,
+        "citation_support": sum(r["cites_answer"] for r in answered) / len(answered) if answered else 0.0,
+        "citation_span_support": (
+            sum(r["cited_span_holds_answer"] for r in answered) / len(answered) if answered else 0.0
+        ),
         "correctly_cited_rate": sum(r["cited_gold"] and r["correct"] for r in answerable) / n if n else 0.0,
         "invalid_citations": sum(r["invalid_citations"] for r in rows),
         "abstention_rate_answerable": sum(r["abstained"] for r in answerable) / n if n else 0.0,
@@ -240,5 +266,15 @@ def evaluate_answers(
         result["follow_ups"] = summarize([r for r in rows if r["follow_up"]])
     rate = sum(r["abstained"] for r in rows) / len(rows) if rows else 0.0
     result["abstention_rate" if unanswerable else "false_abstention_rate"] = rate
+    if unanswerable:  # the label is not always right: another passage may state the answer too
+        answered_elsewhere = answer_found_elsewhere(assistant.index, questions)
+        for row, elsewhere in zip(rows, answered_elsewhere):
+            row["answer_in_other_passages"] = elsewhere
+        really = [r for r in rows if not r["answer_in_other_passages"]]
+        result["n_true_unanswerable"] = len(really)
+        result["abstention_rate_true_unanswerable"] = (
+            sum(r["abstained"] for r in really) / len(really) if really else 0.0
+        )
+        result["answered_with_a_gold_answer"] = sum(not r["abstained"] and r["correct"] for r in rows)
     result["details"] = rows
     return result

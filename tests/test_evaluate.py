@@ -51,6 +51,27 @@ def test_evaluate_on_a_tiny_fixture(fake_embedder):
     assert result["recall@1"] == 1.0 and result["by_lang"]["ar"]["n_questions"] == 2
 
 
+def test_a_gold_out_question_whose_answer_another_passage_states_is_not_really_unanswerable(fake_embedder):
+    from rag.evaluate import answer_found_elsewhere
+
+    passages = [
+        {"id": "p1", "title": "أ", "text": "عاصمة تونس هي مدينة تونس."},
+        {"id": "p2", "title": "ب", "text": "يجري نهر النيل في مصر والسودان."},
+        {"id": "p3", "title": "ج", "text": "يمر النيل بالسودان قبل مصر."},
+    ]
+    questions = [
+        {"id": "q1", "lang": "ar", "question": "ما هي عاصمة تونس؟", "passage_id": "p1", "answers": ["مدينة تونس"]},
+        {"id": "q2", "lang": "ar", "question": "أين يجري النيل؟", "passage_id": "p2", "answers": ["السودان"]},
+        {"id": "q3", "lang": "en", "question": "Where?", "passage_id": "p2", "answers": ["x"], "answers_alt": ["مصر"]},
+    ]
+    settings = Settings(
+        models=ModelSettings(embedder="fake-embedder", embedding_cache=None),
+        chunking=ChunkSettings(max_tokens=50, overlap_tokens=5),
+    )
+    with temporary_index(settings, passages, embedder=fake_embedder) as index:
+        assert answer_found_elsewhere(index, questions) == [False, True, True]  # "بالسودان" folds to hold it
+
+
 def test_span_scores_are_squad_exact_match_and_token_f1_after_normalisation():
     from rag.evaluate import span_scores
 
@@ -65,18 +86,21 @@ def test_summary_separates_shown_spans_and_unanswerable_questions():
 
     def row(**values):
         base = {"answerable": True, "abstained": False, "correct": True, "cited_gold": True, "invalid_citations": 0}
-        return base | {"span": None, "span_confidence": None} | values
+        support = {"cites_answer": True, "cited_span_holds_answer": True}
+        return base | support | {"span": None, "span_confidence": None} | values
 
     rows = [
         row(span="a", span_exact_match=True, span_f1=1.0, span_holds_answer=True),
-        row(span="b c", span_exact_match=False, span_f1=0.5, span_holds_answer=False, cited_gold=False),
-        row(),
+        row(span="b c", span_exact_match=False, span_f1=0.5, span_holds_answer=False, cited_gold=False),  # a sibling
+        row(cites_answer=False, cited_span_holds_answer=False, cited_gold=False, correct=False),
         row(abstained=True, correct=False, cited_gold=False),
         row(answerable=False, abstained=True, correct=False, cited_gold=False),
     ]
     summary = summarize(rows)
-    assert summary["answer_accuracy"] == 0.75 and summary["citation_precision"] == pytest.approx(2 / 3)
-    assert summary["correctly_cited_rate"] == 0.5
+    assert summary["answer_accuracy"] == 0.5 and summary["citation_precision"] == pytest.approx(1 / 3)
+    assert summary["citation_support"] == pytest.approx(2 / 3)  # the sibling passage held the answer too
+    assert summary["citation_span_support"] == pytest.approx(2 / 3)
+    assert summary["correctly_cited_rate"] == 0.25
     assert summary["span_shown_rate"] == pytest.approx(2 / 3) and summary["span_precision_when_shown"] == 0.5
     assert summary["span_exact_match"] == 0.5 and summary["span_f1"] == 0.75
     assert summary["n_unanswerable"] == 1 and summary["abstention_rate_unanswerable"] == 1.0
