@@ -31,6 +31,7 @@ class RemoteEmbeddingModel:
         self._tokenizer: Any = None
         self._probing = threading.Lock()
         self._loading = threading.Lock()
+        self._tokenizing = threading.Lock()  # Hugging Face tokenizers raise "Already borrowed" across threads
 
     def _probe(self) -> tuple[str, int]:
         if self._probed is None:
@@ -63,7 +64,8 @@ class RemoteEmbeddingModel:
             with self._loading:
                 if self._tokenizer is None:
                     self._tokenizer = self._load_tokenizer()
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self._tokenizing:
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _load_tokenizer(self) -> Any:
         name = self._models.embed_tokenizer or self.name
