@@ -89,12 +89,10 @@ def chunk_and_embed_on_ray(
     cluster: RaySettings,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Chunk], np.ndarray]:
-    """The chunks of `articles` (in article order, then chunk order) and their vectors, computed on the
+    """The chunks of `articles` (at least one; in article order, then chunk order) and their vectors, computed on the
     connected Ray cluster; `progress(count)` as each batch of chunks arrives."""
     import ray
 
-    if not articles:
-        return [], np.zeros((0, 0), dtype=np.float32)
     actors = cluster.actors or max(1, int(ray.cluster_resources().get("CPU", 1) // cluster.cpus_per_actor))
     items = [{"position": i, "id": a.id, "title": a.title, "text": a.text} for i, a in enumerate(articles)]
     batches = -(-len(items) // cluster.articles_per_batch)

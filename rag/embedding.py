@@ -59,7 +59,7 @@ class Embedder:
         self._settings = settings
         self.model = model or load_embedding_model(settings)
         self._cache: EmbeddingCache | None = None
-        self._caching = settings.embedding_cache is not None
+        self._caching = True  # off inside `uncached()`; no folder in the settings: no cache at all
         self.documents_encoded = 0  # texts actually run through the model (cache misses)
 
     @property
@@ -82,8 +82,9 @@ class Embedder:
     @property
     def cache(self) -> EmbeddingCache | None:
         """The document-vector cache of this model (opened on first use: a remote model's key asks its server)."""
-        if self._cache is None and self._caching and self._settings.embedding_cache is not None:
-            self._cache = EmbeddingCache(self._settings.embedding_cache, self.model.cache_key)
+        folder = self._settings.embedding_cache
+        if self._cache is None and self._caching and folder is not None:
+            self._cache = EmbeddingCache(folder, self.model.cache_key)
         return self._cache
 
     @contextlib.contextmanager
