@@ -244,7 +244,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             liked,
             comment or "",
             [a["question"] for a in answers[:turn]],
-            assistant.index.store.generation.name,
+            assistant.index.store.generation,
         )
         path = settings.index_dir / FEEDBACK_FILE
         with feedback_lock, path.open("a", encoding="utf-8") as file:

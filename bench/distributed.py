@@ -22,7 +22,7 @@ from indexing_speed import write_articles
 
 from rag.config import RaySettings, Settings
 from rag.indexing import build_index
-from rag.store import Store, current_generation
+from rag.stores.local import Store, current_generation
 
 
 def build(seeds: Path, index: Path, ray: RaySettings | None = None) -> tuple[float, int]:

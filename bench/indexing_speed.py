@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.embedders.local import SentenceTransformerModel, load_sentence_transformer
 from rag.evaluate import read_jsonl
 from rag.models import embedder_location
-from rag.store import current_generation
+from rag.stores.local import current_generation
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -24,7 +24,8 @@ from rag.embedding import Embedder
 from rag.evaluate import read_jsonl
 from rag.indexing import chunker_params
 from rag.retrieval import Index
-from rag.store import Manifest, write_index
+from rag.stores import Manifest
+from rag.stores.local import write_index
 from rag.types import Article, Chunk
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

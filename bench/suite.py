@@ -2,7 +2,7 @@
 `BENCHMARKS.md` (with the machine and the date). `--only` re-runs some sections and keeps the others'
 last figures.
 
-    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction,ray]
+    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction,ray,scale]
     python bench/suite.py --only ""   # rewrite BENCHMARKS.md from the last figures and the trial notes
 """
 
@@ -23,6 +23,7 @@ import extraction
 import indexing_speed
 import load
 import quality
+import scale
 import search_latency
 import serving
 
@@ -42,6 +43,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "quality": quality.run,
     "extraction": extraction.run,
     "ray": lambda: distributed.run(articles=300),
+    "scale": scale.run,
 }
 
 
@@ -87,6 +89,7 @@ def headline(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "extraction_f1": sections.get("extraction", {}).get("ours", {}).get("f1"),
         "extraction_empty_pages": sections.get("extraction", {}).get("ours", {}).get("empty"),
         "ray": {key: sections.get("ray", {}).get(key) for key in ("build_ratio", "startup_s")},
+        "scale": sections.get("scale", {}).get("backends"),
     }
 
 
@@ -248,10 +251,29 @@ def markdown(results: dict[str, Any]) -> str:
         lines += http_section(hp)
     if ray := s.get("ray"):
         lines += ray_section(ray)
+    if stores := s.get("scale"):
+        lines += scale_section(stores)
     for notes in (TRIALS, ONE_OFF):
         if notes.exists():
             lines += [notes.read_text().strip(), ""]
     return "\n".join(lines)
+
+
+def scale_section(stores: dict[str, Any]) -> list[str]:
+    """The index stores at 10k and 100k chunks (bench/scale.py)."""
+    columns = ("build_s", "update_s", "delete_s", "unchanged_s", "search_p50_ms", "search_p95_ms")
+    columns += ("search_with_embedding_p50_ms", "rss_mb", "disk_mb")
+    lines = [
+        "## Index stores (`bench/scale.py`: real corpus chunks and vectors at 10k, ten noised copies at 100k)",
+        "",
+        "| store | chunks | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for backend, sizes in stores["backends"].items():
+        for size, figures in sizes.items():
+            values = " | ".join(fmt(figures.get(c), 2 if c.endswith("_s") else 1) for c in columns)
+            lines.append(f"| {backend} | {size} | {values} |")
+    return [*lines, ""]
 
 
 def ray_section(ray: dict[str, Any]) -> list[str]:

@@ -154,7 +154,7 @@ def faiss_trials(rows: list[str], figures: dict[str, Any]) -> None:
     import faiss
 
     from rag.embedding import EmbeddingCache
-    from rag.store import HNSW_EF_SEARCH, vector_search
+    from rag.stores.local import HNSW_EF_SEARCH, vector_search
 
     rng = np.random.default_rng(0)
 

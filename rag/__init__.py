@@ -9,7 +9,7 @@ from rag.answering import Assistant
 from rag.config import Settings
 from rag.indexing import BuildReport, build_index
 from rag.retrieval import Index
-from rag.store import IndexMismatchError, IndexMissingError
+from rag.stores import IndexMismatchError, IndexMissingError
 from rag.types import Answer, Article, Chunk, Citation, Hit, Progress, Span
 
 __all__ = [

@@ -6,18 +6,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
+from typing import Protocol
 
 import numpy as np
 
 from rag.embedding import Embedder
 from rag.evidence import Evidence, content_terms
 from rag.generators import Generator, GeneratorError
-from rag.lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
 PHRASE_WORDS = 12  # a question is usually a paraphrase of one clause of its answer's sentence
 PHRASE_STRIDE = 4
 PHRASE_BATCH = 16  # 12-word stretches: 0.51 s a question at 16, 0.77 s at the default 4 (12 XQuAD questions)
+
+
+class TermWeights(Protocol):
+    """Anything that gives index terms their idf (an index store)."""
+
+    def idf(self, terms: Sequence[str]) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,13 @@ def phrases(text: str) -> list[str]:
     return [" ".join(words[i : i + PHRASE_WORDS]) for i in starts]
 
 
-def idf_coverage(question: str, text: str, lexical: LexicalIndex) -> float:
+def idf_coverage(question: str, text: str, terms: TermWeights) -> float:
     """Share of the question's content terms, weighted by their idf in the index, that the text holds."""
     wanted = sorted(content_terms(question))
     if not wanted:
         return 1.0
     found = content_terms(text)
-    weights = lexical.idf(wanted)
+    weights = terms.idf(wanted)
     return sum(w for t, w in zip(wanted, weights) if t in found) / sum(weights)
 
 
@@ -64,7 +70,7 @@ def phrase_similarity(question: str, evidence: Sequence[Evidence], embedder: Emb
 
 
 def signals(
-    question: str, evidence: Sequence[Evidence], embedder: Embedder, lexical: LexicalIndex, generator: Generator
+    question: str, evidence: Sequence[Evidence], embedder: Embedder, terms: TermWeights, generator: Generator
 ) -> Signals:
     """The four signals for non-empty evidence, best first (no likelihood gain when the LLM cannot give it, or
     cannot be reached: the abstention model without that signal decides then)."""
@@ -76,6 +82,6 @@ def signals(
     return Signals(
         score=evidence[0].score,
         phrase_similarity=phrase_similarity(question, evidence, embedder),
-        coverage=idf_coverage(question, evidence[0].text, lexical),
+        coverage=idf_coverage(question, evidence[0].text, terms),
         likelihood_gain=gain,
     )

@@ -193,7 +193,7 @@ class Assistant:
 
     def signals(self, question: str, evidence: Sequence[Evidence]) -> Signals:
         """What speaks for the (non-empty) evidence answering the question."""
-        return signals(question, evidence, self.index.embedder, self.index.store.lexical, self.generator)
+        return signals(question, evidence, self.index.embedder, self.index.store, self.generator)
 
     def check(self, written: str, question: str, language: str, evidence: Sequence[Evidence]) -> ParsedCitations | None:
         """The generated answer with only supported, correctly cited sentences; None when it must be replaced."""

@@ -16,6 +16,12 @@ app = typer.Typer(help="Offline question answering over news articles, with cite
 log = logging.getLogger("rag")
 
 IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder (default: settings.index_dir).")]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="Index store: a folder, a Milvus Lite file (*.db) or a Milvus server URL (RAG_STORE__URI)."
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (the scripting contract).")]
 ServerOption = Annotated[
     str | None,
@@ -31,8 +37,10 @@ SourceOption = Annotated[
 ]
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(store: str | None = None, **overrides: Any) -> Settings:
     settings = Settings()
+    if store:  # validated again: a folder URI sets index_dir
+        settings = Settings(store=settings.store.model_copy(update={"uri": store}))
     return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
@@ -43,7 +51,7 @@ def _fail(message: str) -> None:
 
 def _open_index(settings: Settings):  # untyped: a lazy import keeps `rag --help` fast
     from rag.retrieval import Index
-    from rag.store import IndexProblem
+    from rag.stores import IndexProblem
 
     try:
         return Index(settings)
@@ -69,6 +77,7 @@ def index(
         Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")
     ] = None,
     index_dir: IndexOption = None,
+    store: StoreOption = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything, even unchanged articles.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Exit if another build is running.")] = False,
     local: Annotated[
@@ -91,9 +100,10 @@ def index(
     While `rag serve` or `rag watch` runs on the same index, the build is done there, by its loaded embedder
     (not with --ray or --local)."""
     from rag.handoff import HandoffError, build_in_running_process
-    from rag.indexing import IndexBusyError, build_index
+    from rag.indexing import build_index
+    from rag.stores import IndexBusyError
 
-    settings = _settings(seeds_dir=seeds, index_dir=index_dir)
+    settings = _settings(store, seeds_dir=seeds, index_dir=index_dir)
     if ray_address:
         settings.ray.address = ray_address
 
@@ -173,6 +183,7 @@ def add(
 def search(
     query: str,
     index_dir: IndexOption = None,
+    store: StoreOption = None,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 5,
     as_json: JsonOption = False,
     server: ServerOption = None,
@@ -192,7 +203,9 @@ def search(
         except ServerError as error:
             _fail(str(error))
     else:
-        result = SearchResult.of(query, _open_index(_settings(index_dir=index_dir)).search(query, k, scope=scope))
+        result = SearchResult.of(
+            query, _open_index(_settings(store, index_dir=index_dir)).search(query, k, scope=scope)
+        )
     if as_json:
         typer.echo(json.dumps(result.model_dump(), ensure_ascii=False, indent=2))
         return
@@ -208,6 +221,7 @@ def search(
 def ask(
     question: str,
     index_dir: IndexOption = None,
+    store: StoreOption = None,
     history: Annotated[
         list[str] | None,
         typer.Option("--history", help="An earlier question of the conversation (repeat, oldest first)."),
@@ -230,7 +244,8 @@ def ask(
         except ServerError as error:
             _fail(str(error))
     else:
-        record = AnswerRecord.of(_answer_here(question, history or [], index_dir, scope, live=not as_json))
+        settings = _settings(store, index_dir=index_dir)
+        record = AnswerRecord.of(_answer_here(question, history or [], settings, scope, live=not as_json))
     if as_json:
         typer.echo(json.dumps(record.model_dump(), ensure_ascii=False, indent=2))
         return
@@ -256,12 +271,12 @@ def _scope(since: str | None, until: str | None, sources: list[str] | None):  # 
     return Scope(since=dates[0], until=dates[1], sources=tuple(sources or ()))
 
 
-def _answer_here(question: str, history: list[str], index_dir: Path | None, scope, live: bool):  # lazy types
+def _answer_here(question: str, history: list[str], settings: Settings, scope, live: bool):  # lazy types
     """Answer with models loaded in this process; the model's raw words shown dimmed on stderr meanwhile."""
     from rag.answering import Assistant
     from rag.types import Answer
 
-    assistant = Assistant(_open_index(_settings(index_dir=index_dir)))
+    assistant = Assistant(_open_index(settings))
     live = live and sys.stderr.isatty()
     shown = ""
     answer: Answer | None = None
@@ -296,13 +311,14 @@ def eval_(
         bool, typer.Option("--warm", help="Reuse cached embeddings when answering (faster; timings then understate).")
     ] = False,
     as_json: JsonOption = False,
+    store: StoreOption = None,
 ) -> None:
     """Measure retrieval (recall@k, MRR@10) and answers on a QA set, with a temporary index built by the real pipeline."""
     from rag.answering import Assistant
     from rag.evaluate import evaluate_answers, evaluate_retrieval, read_jsonl, temporary_index
     from rag.retrieval import MODES
 
-    settings = Settings()
+    settings = _settings(store)
     try:
         ks = sorted({int(x) for x in k.split(",")})
     except ValueError:
@@ -351,15 +367,16 @@ def eval_(
 @app.command()
 def serve(
     index_dir: IndexOption = None,
+    store: StoreOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default: settings.server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.server.port).")] = None,
 ) -> None:
     """Start the chat page and the HTTP API (docs at /docs). SIGTERM lets requests in flight finish."""
     import app as chat_app  # the Gradio UI lives in app.py at the top of the repo
 
-    settings = _settings(index_dir=index_dir)
+    settings = _settings(store, index_dir=index_dir)
     _stop_on_sigterm()  # uvicorn drains requests first, then raises the signal again: it ends here, cleanly
-    from rag.store import IndexProblem
+    from rag.stores import IndexProblem
 
     server = settings.server.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     try:
@@ -374,6 +391,7 @@ def watch(
         Path | None, typer.Option("--seeds", help="Articles folder (default: settings.seeds_dir).")
     ] = None,
     index_dir: IndexOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Keep the index in line with the articles folder: re-index whenever its files change (Ctrl-C stops)."""
     from rag.embedding import Embedder
@@ -381,7 +399,7 @@ def watch(
     from rag.indexing import BuildReport
     from rag.watching import watch as watch_folder
 
-    settings = _settings(seeds_dir=seeds, index_dir=index_dir)
+    settings = _settings(store, seeds_dir=seeds, index_dir=index_dir)
     embedder = Embedder(settings.models)
     service = BuildService(settings, embedder)  # `rag index` hands its builds to this process
     _stop_on_sigterm()

@@ -316,6 +316,21 @@ class RaySettings(BaseModel):
     articles_per_batch: int = Field(8, ge=1, description="Articles one actor chunks and embeds per task.")
 
 
+class StoreSettings(BaseModel):
+    """Where the index lives (rag/stores): the local folder by default, or Milvus for large archives and replicas."""
+
+    uri: str = Field(
+        "",
+        description="Empty: the local index in index_dir; a folder: the local index there; '*.db': a Milvus Lite "
+        "file (one process); 'http(s)://host:19530': a Milvus server (Milvus Lite's `milvus-lite server`, "
+        "Standalone or Distributed), shared by several app replicas.",
+    )
+    token: str = Field("", description="Milvus token ('user:password' or an API key; empty: none).")
+    collection: str = Field(
+        "rag_news", description="Name prefix of the Milvus collections (<prefix>_chunks, _articles, _meta)."
+    )
+
+
 class Settings(BaseSettings):
     """All settings; environment variables RAG_<FIELD> or RAG_<GROUP>__<FIELD>, e.g. RAG_MODELS__LLM."""
 
@@ -339,8 +354,18 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @field_validator("seeds_dir", "index_dir")
     @classmethod
     def _expand(cls, path: Path) -> Path:
         return path.expanduser()
+
+    @model_validator(mode="after")
+    def _store_folder(self) -> Settings:
+        """A store URI that names a folder is the local index there."""
+        from rag.stores import is_milvus
+
+        if self.store.uri and not is_milvus(self.store.uri):
+            self.index_dir = Path(self.store.uri).expanduser()
+        return self

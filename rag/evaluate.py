@@ -9,6 +9,7 @@ import json
 import statistics
 import tempfile
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.indexing import build_index
 from rag.retrieval import Index
+from rag.stores import engine_for, is_milvus
 from rag.text import normalize, tokens
 from rag.types import Answer
 
@@ -64,10 +66,18 @@ def temporary_index(
                     for r in records
                 )
                 (seeds / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        temporary = settings.model_copy(update={"seeds_dir": seeds, "index_dir": Path(tmp) / "index"})
+        update: dict[str, Any] = {"seeds_dir": seeds, "index_dir": Path(tmp) / "index"}
+        if is_milvus(settings.store.uri):  # the same engine: a Milvus Lite file here, or new collections there
+            uri = str(Path(tmp) / "eval.db") if settings.store.uri.endswith(".db") else settings.store.uri
+            prefix = f"{settings.store.collection}_eval_{uuid.uuid4().hex[:8]}"
+            update["store"] = settings.store.model_copy(update={"uri": uri, "collection": prefix})
+        temporary = settings.model_copy(update=update)
         embedder = embedder or Embedder(settings.models)
-        build_index(temporary, embedder)
-        yield Index(temporary, embedder)
+        try:
+            build_index(temporary, embedder)
+            yield Index(temporary, embedder)
+        finally:
+            engine_for(temporary).drop()
 
 
 def first_gold_rank(article_ids: Sequence[str], gold: str) -> int | None:

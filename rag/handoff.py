@@ -21,7 +21,8 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.indexing import BuildReport, IndexBusyError, build_index
+from rag.indexing import BuildReport, build_index
+from rag.stores import IndexBusyError, location_key
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,10 @@ class HandoffError(RuntimeError):
     """The running process took the build and it failed there."""
 
 
-def socket_path(index_dir: Path) -> Path:
-    """Where the process serving `index_dir` listens (short, per user: Unix socket paths are limited)."""
-    digest = hashlib.sha256(str(index_dir.resolve()).encode()).hexdigest()[:16]
+def socket_path(location: str) -> Path:
+    """Where the process serving the index at `location` (`location_key`) listens (short, per user: Unix socket
+    paths are limited)."""
+    digest = hashlib.sha256(location.encode()).hexdigest()[:16]
     folder = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
     return folder / f"rag-index-{os.getuid()}-{digest}.sock"
 
@@ -50,7 +52,7 @@ class BuildService:
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.path = socket_path(settings.index_dir)
+        self.path = socket_path(location_key(settings))
         self._server: socketserver.ThreadingUnixStreamServer | None = None
 
     def start(self) -> bool:
@@ -92,8 +94,8 @@ class BuildService:
             settings = Settings.model_validate(request["settings"])
         except (KeyError, ValueError) as error:  # e.g. from another version of rag
             return send({"declined": f"unreadable request ({error})"})
-        if settings.index_dir.resolve() != self.settings.index_dir.resolve():
-            return send({"declined": f"this process serves {self.settings.index_dir}"})
+        if location_key(settings) != location_key(self.settings):
+            return send({"declined": f"this process serves {location_key(self.settings)}"})
         if _embedder_settings(settings) != _embedder_settings(self.settings):
             return send({"declined": "this process has a different embedder configuration"})
         send({"accepted": os.getpid()})
@@ -147,7 +149,7 @@ def build_in_running_process(
     Raises IndexBusyError like `build_index`, HandoffError when the build failed over there."""
     from tqdm import tqdm
 
-    path = socket_path(settings.index_dir)
+    path = socket_path(location_key(settings))
     if not path.exists() or not _ours(path):
         return None
     request = {"settings": settings.model_dump(mode="json"), "rebuild": rebuild, "wait": wait}

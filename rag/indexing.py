@@ -14,7 +14,7 @@ from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.duplicates import merge_near_duplicates
 from rag.embedding import Embedder
-from rag.store import IndexMissingError, Manifest, Store, copies_of, current_generation, read_manifest, write_index
+from rag.stores import IndexEngine, IndexMissingError, IndexStore, Manifest, copies_of, engine_for
 from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ class BuildReport:
     merged: list[str] = field(default_factory=list)  # near-duplicates indexed once, one line each
 
 
-class IndexBusyError(RuntimeError):
-    """Another build holds the index lock."""
-
-
 def chunker_params(settings: Settings) -> dict[str, int | bool]:
     """How chunks are cut and presented to the embedder: recorded in, and checked against, the manifest."""
     return {"version": CHUNKER_VERSION, **settings.chunking.model_dump(), "titles": settings.models.embed_titles}
@@ -63,11 +59,13 @@ def _unique(articles: list[Article], problems: list[str]) -> list[Article]:
     return unique
 
 
-def staleness(settings: Settings, articles: list[Article], embedder: str) -> str | None:
+def staleness(
+    settings: Settings, articles: list[Article], embedder: str, engine: IndexEngine | None = None
+) -> str | None:
     """Why the index must be (re)built for these articles by the embedder named `embedder`, or None when it is
     current."""
     try:
-        manifest = read_manifest(settings.index_dir)
+        manifest = (engine or engine_for(settings)).manifest()
     except IndexMissingError:
         return "no index yet"
     mismatch = manifest.mismatch(embedder, chunker_params(settings))
@@ -94,25 +92,14 @@ def build_index(
     Builds are serialised by a lock; with `wait=False` a second build raises IndexBusyError.
     `progress(embedded, to_embed)` is called as chunks are embedded. With `ray`, the new articles are
     chunked and embedded by actors on the Ray cluster of `settings.ray`."""
-    from filelock import FileLock, Timeout
-
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.index_dir / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if not wait:
-            raise IndexBusyError(f"another `rag index` is building {settings.index_dir}") from None
-        log.warning("another `rag index` is building %s; waiting for it to finish", settings.index_dir)
-        lock.acquire()
-    try:
-        return _build(settings, embedder, force, show_progress, progress, ray)
-    finally:
-        lock.release()
+    engine = engine_for(settings)
+    with engine.lock(wait):
+        return _build(settings, engine, embedder, force, show_progress, progress, ray)
 
 
 def _build(
     settings: Settings,
+    engine: IndexEngine,
     embedder: Embedder | None,
     force: bool,
     show_progress: bool,
@@ -126,27 +113,23 @@ def _build(
     articles = _unique(loaded.articles, loaded.problems)
     articles, merged = merge_near_duplicates(articles, settings.near_duplicate_similarity or 2.0)
     embedder = embedder or Embedder(settings.models)
-    reason = "--rebuild" if force else staleness(settings, articles, embedder.name)
+    reason = "--rebuild" if force else staleness(settings, articles, embedder.name, engine)
     if reason is None:
         return BuildReport(
             False, "up to date", len(articles), problems=loaded.problems, unchanged=len(articles), merged=merged
         )
-    log.info("building index in %s: %s", settings.index_dir, reason)
+    log.info("building index in %s: %s", engine.location, reason)
     current_ids = {a.id for a in articles}
-    previous = None if force or reason == "no index yet" else _reusable(settings, embedder.name)
+    previous = None if force or reason == "no index yet" else _reusable(settings, engine, embedder.name)
     old = previous.manifest.articles if previous else {}
     kept = [a for a in articles if old.get(a.id) == a.content_hash]
     # A renamed or moved article (same title and text under a new id) keeps its chunks and vectors too.
     old_id_of = {content: article_id for article_id, content in old.items() if article_id not in current_ids}
     moved = {a.id: old_id_of[a.content_hash] for a in articles if a.id not in old and a.content_hash in old_id_of}
     fresh = [a for a in articles if old.get(a.id) != a.content_hash and a.id not in moved]
-    kept_chunks, kept_vectors = (
-        previous.chunks_with_vectors([a.id for a in kept] + list(moved.values())) if previous else ([], None)
-    )
+    moved_chunks, moved_vectors = previous.chunks_with_vectors(list(moved.values())) if moved else ([], None)
     new_id_of = {old_id: new_id for new_id, old_id in moved.items()}
-    kept_chunks = [replace(c, article_id=new_id_of.get(c.article_id, c.article_id)) for c in kept_chunks]
-    if previous:
-        previous.close()
+    moved_chunks = [replace(c, article_id=new_id_of[c.article_id]) for c in moved_chunks]
     embedded = 0
     with tqdm(desc="embedding", unit="chunk", disable=not show_progress) as bar:
 
@@ -172,33 +155,43 @@ def _build(
             title_of = {a.id: a.title for a in fresh}
             titles = [title_of[c.article_id] for c in chunks] if settings.models.embed_titles else None
             vectors = embedder.encode_documents([c.text for c in chunks], advance, titles)
-    if kept_vectors is not None and len(kept_chunks):
-        chunks = kept_chunks + chunks
-        vectors = kept_vectors if vectors is None else np.vstack([kept_vectors, vectors])
-    if vectors is None:  # no articles left: an empty index of the same dimension
-        vectors = np.zeros((0, previous.manifest.dimension if previous else embedder.dimension), dtype=np.float32)
-    manifest = Manifest(embedder=embedder.name, dimension=vectors.shape[1], chunking=chunker_params(settings))
-    write_index(settings.index_dir, manifest, articles, chunks, vectors, settings.retrieval.hnsw_from)
+    if moved_vectors is not None and len(moved_chunks):
+        chunks = moved_chunks + chunks
+        vectors = moved_vectors if vectors is None else np.vstack([moved_vectors, vectors])
+    if vectors is not None:
+        dimension = vectors.shape[1]
+    else:
+        dimension = previous.manifest.dimension if previous else embedder.dimension
+    if vectors is None:  # nothing new: deletions only, or no articles left
+        vectors = np.zeros((0, dimension), dtype=np.float32)
+    manifest = Manifest(embedder=embedder.name, dimension=dimension, chunking=chunker_params(settings))
+    kept_ids = {a.id for a in kept}
+    kept_chunks = sum(r.chunks for r in previous.articles() if r.id in kept_ids) if previous and kept else 0
+    try:
+        engine.write(manifest, articles, {a.id for a in fresh} | set(moved), chunks, vectors, previous)
+    finally:
+        if previous:
+            previous.close()
     return BuildReport(
         True,
         reason,
         len(articles),
-        len(chunks),
+        kept_chunks + len(chunks),
         time.perf_counter() - started,
         loaded.problems,
         added=sum(1 for a in fresh if a.id not in old) + len(moved),
         updated=sum(1 for a in fresh if a.id in old),
         removed=sum(1 for a in old if a not in current_ids),
         unchanged=len(kept),
-        embedded=len(chunks) - len(kept_chunks),
+        embedded=len(chunks) - len(moved_chunks),
         merged=merged,
     )
 
 
-def _reusable(settings: Settings, embedder: str) -> Store | None:
+def _reusable(settings: Settings, engine: IndexEngine, embedder: str) -> IndexStore | None:
     """The current index when its chunks and vectors can be reused by this build."""
     try:
-        store = Store(current_generation(settings.index_dir))
+        store = engine.open()
     except (IndexMissingError, OSError, ValueError, RuntimeError) as error:
         log.warning("previous index unreadable (%s); rebuilding from scratch", error)
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.fusion import convex_mix
 from rag.indexing import chunker_params
-from rag.store import IndexMismatchError, Store, current_generation
+from rag.stores import IndexMismatchError, IndexStore, engine_for
 from rag.text import crosses_languages
 from rag.types import Hit, Scope
 
@@ -39,6 +40,7 @@ class Index:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or Embedder(settings.models)
+        self.engine = engine_for(settings)
         self._lock = threading.Lock()
         self._store = self._open_store()
         # Seconds spent in each stage of the latest search (embed, dense, lexical, fusion, hits), for benchmarks.
@@ -52,22 +54,24 @@ class Index:
         settings = (settings or Settings()).model_copy(update={"index_dir": Path(path)})
         return cls(settings, embedder)
 
-    def _open_store(self) -> Store:
-        store = Store(current_generation(self.settings.index_dir))
+    def _open_store(self) -> IndexStore:
+        store = self.engine.open()
         reason = store.manifest.mismatch(self.embedder.name, chunker_params(self.settings))
         if reason:
             store.close()
-            raise IndexMismatchError(
-                f"{reason}. Rebuild it with: rag index --rebuild --index {self.settings.index_dir}"
-            )
+            raise IndexMismatchError(f"{reason}. Rebuild it with: rag index --rebuild{self._location_option()}")
         return store
 
+    def _location_option(self) -> str:
+        uri = self.settings.store.uri
+        return f" --store {uri}" if uri else f" --index {self.settings.index_dir}"
+
     @property
-    def store(self) -> Store:
-        """The live generation; reopened when a build has switched the index to a new one."""
+    def store(self) -> IndexStore:
+        """The live view; reopened when a build has changed the index."""
         with self._lock:
-            if current_generation(self.settings.index_dir) != self._store.generation:
-                # The old generation is not closed here: a search in another thread may still be reading it.
+            if self.engine.generation() != self._store.generation:
+                # The old view is not closed here: a search in another thread may still be reading it.
                 # It closes when the last reference goes.
                 self._store = self._open_store()
             return self._store
@@ -102,52 +106,35 @@ class Index:
         lap = watch.lap
         vector = self.embedder.encode_query(query)
         lap("embed")
-        hidden = store.chunks_of(exclude)
-        allowed = None
-        if scope.filters:
-            allowed = store.chunks_in(scope)
-            if hidden:
-                allowed = np.setdiff1d(allowed, np.fromiter(hidden, dtype=np.int64))
-            hidden = set()
-
-        def visible(ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
-            return [(i, s) for i, s in ranked if i not in hidden]
-
+        scope = replace(scope, exclude=exclude)
         if mode == "dense":
-            ranked = visible(store.nearest(vector, k + len(hidden), allowed))[:k]
+            ranked = store.dense(vector, k, scope)
             lap("dense")
         elif mode == "lexical":
-            ranked = visible(store.lexical.search(query, k + len(hidden), allowed))[:k]
+            ranked = store.lexical(query, k, scope)
             lap("lexical")
         else:
-            ranked = self._hybrid(store, query, vector, k, hidden, allowed, lap)
+            ranked = self._hybrid(store, query, vector, k, scope, lap)
         hits = store.hits(ranked, store.similarities(vector, [i for i, _ in ranked]))
         lap("hits")
         self.timings = watch.laps
         return hits
 
     def _hybrid(
-        self,
-        store: Store,
-        query: str,
-        vector: np.ndarray,
-        k: int,
-        hidden: set[int],
-        allowed: np.ndarray | None,
-        lap: Callable[[str], None],
+        self, store: IndexStore, query: str, vector: np.ndarray, k: int, scope: Scope, lap: Callable[[str], None]
     ) -> list[tuple[int, float]]:
         """Exact cosine and BM25 over both retrievers' candidates, fused by a convex mix."""
         settings = self.settings.retrieval
-        n = max(k, settings.candidates) + len(hidden)
-        dense_top = [(i, s) for i, s in store.nearest(vector, n, allowed) if i not in hidden]
+        n = max(k, settings.candidates)
+        dense_top = store.dense(vector, n, scope)
         lap("dense")
-        lexical_top = [i for i, _ in store.lexical.search(query, n, allowed) if i not in hidden]
+        lexical_top = [i for i, _ in store.lexical(query, n, scope)]
         lap("lexical")
         ids = list(dict.fromkeys([i for i, _ in dense_top] + lexical_top))
         top_texts = [h.text for h in store.hits(dense_top[:3], dict(dense_top[:3]))]
         cross = crosses_languages(query, top_texts)
         weight = settings.cross_lingual_lexical_weight if cross else settings.lexical_weight
-        fused = convex_mix(store.similarities(vector, ids), store.lexical.scores(query, ids), weight)[:k]
+        fused = convex_mix(store.similarities(vector, ids), store.lexical_scores(query, ids), weight)[:k]
         lap("fusion")
         return fused
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from test_e2e import RAG, REPO, free_port, rag
 
-from rag.store import Store, current_generation
+from rag.stores.local import Store, current_generation
 
 pytestmark = pytest.mark.e2e
 CORPUS = REPO.parent / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz"

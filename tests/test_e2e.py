@@ -227,14 +227,14 @@ def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
     )
     rag("index", "--seeds", str(seeds), "--index", str(index_dir))
     with running_app(index_dir, RAG_SEEDS_DIR=str(seeds)) as (server, url):
-        assert socket_path(index_dir).exists()
+        assert socket_path(str(index_dir.resolve())).exists()
         (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
         done = rag("index", "--seeds", str(seeds), "--index", str(index_dir))
         assert f"building in the running process {server.pid}" in done.stderr
         assert "indexed 2 articles (1 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout
         history, sources, *_ = Client(url, verbose=False).predict("ما هو أطول نهر في تونس؟", [], api_name="/ask")
     assert "مجردة" in json.dumps(history, ensure_ascii=False) and "rivers.txt" in sources
-    assert not socket_path(index_dir).exists()
+    assert not socket_path(str(index_dir.resolve())).exists()
 
 
 def test_renamed_and_deleted_articles_are_reindexed_without_loading_the_model(tmp_path: Path):

@@ -12,8 +12,8 @@ from filelock import FileLock
 
 from rag.config import ChunkSettings, ModelSettings, Settings
 from rag.handoff import BuildService, HandoffError, build_in_running_process, socket_path
-from rag.indexing import IndexBusyError
-from rag.store import read_manifest
+from rag.stores import IndexBusyError, location_key
+from rag.stores.local import read_manifest
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_busy_index_with_no_wait_raises(settings, service):
 
 
 def test_a_socket_left_by_a_dead_process_is_ignored_then_replaced(settings, fake_embedder):
-    path = socket_path(settings.index_dir)
+    path = socket_path(location_key(settings))
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(str(path))  # bound but never listening, as after a crash
     dead.close()

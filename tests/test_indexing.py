@@ -10,9 +10,10 @@ import pytest
 from filelock import FileLock
 
 from rag.config import ChunkSettings, ModelSettings, Settings
-from rag.indexing import IndexBusyError, build_index
+from rag.indexing import build_index
 from rag.retrieval import Index
-from rag.store import read_manifest
+from rag.stores import IndexBusyError
+from rag.stores.local import read_manifest
 
 ARTICLES = {
     f"article-{i}.txt": f"الخبر رقم {i} عن مدينة {city}. يتحدث هذا الخبر عن {topic} في {city} بالتفصيل."

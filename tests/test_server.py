@@ -208,7 +208,7 @@ def test_remote_embedder_builds_the_index_a_local_one_builds(served: tuple[str, 
     from rag.articles import load_articles
     from rag.chunking import chunk_article
     from rag.embedding import Embedder
-    from rag.store import Store, current_generation
+    from rag.stores.local import Store, current_generation
 
     url = served[0]
     remote = {

@@ -7,7 +7,8 @@ import pytest
 from rag.config import ChunkSettings, ModelSettings, Settings
 from rag.indexing import build_index
 from rag.retrieval import Index
-from rag.store import IndexMismatchError, IndexMissingError, read_manifest
+from rag.stores import IndexMismatchError, IndexMissingError
+from rag.stores.local import read_manifest
 
 ARTICLES = {
     "kremlin.txt": "علّق المتحدث باسم الكرملين ديمتري بيسكوف على الاجتماع المرتقب في ميامي.",

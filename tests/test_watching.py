@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from rag.config import ChunkSettings, ModelSettings, Settings
-from rag.store import read_manifest
+from rag.stores.local import read_manifest
 from rag.watching import watch
 
 

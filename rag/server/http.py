@@ -103,7 +103,7 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
         ready = index.embedder.loaded and (settings.answer.mode == "extractive" or generator.loaded)
         return Health(
             status="ready" if ready else "loading",
-            generation=store.generation.name,
+            generation=store.generation,
             articles=len(store.manifest.articles),
             chunks=store.size,
             embedder=settings.models.embedder,

@@ -1,4 +1,4 @@
-"""The index on disk: FAISS vectors with chunk ids, chunks and articles in SQLite, and a manifest.
+"""The local engine, the default: FAISS vectors with chunk ids, chunks and articles in SQLite, and a manifest.
 
 Layout: `index_dir/CURRENT` names the live generation folder `index_dir/gen-*/` holding
 `manifest.json`, `vectors.faiss` and `chunks.sqlite`. A build writes a new generation and then
@@ -8,28 +8,31 @@ replaces CURRENT atomically, so readers never see a half-written index.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.lexical import LexicalIndex
+from rag.stores import IndexBusyError, IndexMissingError, Manifest, copies_of, host, source_keys
 from rag.types import Article, Chunk, Hit, Scope
 
 if TYPE_CHECKING:
     from rag.schemas import ArticleRecord
 
-FORMAT_VERSION = 2  # 2: article author, source, language, host, near-duplicate copies
 # HNSW graph parameters for large indexes: neighbours per node, and candidate lists when building / searching.
 HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 CURRENT = "CURRENT"
+log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE articles (id TEXT PRIMARY KEY, title TEXT NOT NULL, path TEXT NOT NULL, text TEXT NOT NULL,
                        content_hash TEXT NOT NULL, date TEXT, url TEXT, author TEXT, source TEXT,
@@ -38,41 +41,6 @@ CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES
                      ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE INDEX chunks_by_article ON chunks(article_id);
 """
-
-
-class IndexProblem(RuntimeError):
-    """Base class for index problems."""
-
-
-class IndexMissingError(IndexProblem):
-    """No index has been built at the path."""
-
-
-class IndexMismatchError(IndexProblem):
-    """The index was built with another embedder, chunker or format."""
-
-
-@dataclass
-class Manifest:
-    """What an index was built with, and the content hash of every article in it."""
-
-    embedder: str
-    dimension: int
-    chunking: dict[str, Any]
-    articles: dict[str, str] = field(default_factory=dict)  # article id -> content hash
-    copies: dict[str, list[str]] = field(default_factory=dict)  # article id -> ids of its near-duplicates
-    format_version: int = FORMAT_VERSION
-    built_at: str = ""
-
-    def mismatch(self, embedder: str, chunking: dict[str, Any]) -> str | None:
-        """Why this index cannot serve the given settings, or None when it can."""
-        if self.format_version != FORMAT_VERSION:
-            return f"index format {self.format_version}, this version reads format {FORMAT_VERSION}"
-        if self.embedder != embedder:
-            return f"index built with embedder '{self.embedder}' ({self.dimension}-d), settings ask for '{embedder}'"
-        if self.chunking != chunking:
-            return f"index built with chunking {self.chunking}, settings ask for {chunking}"
-        return None
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -87,21 +55,6 @@ def read_manifest(index_dir: Path) -> Manifest:
     """The manifest of the live generation."""
     data = json.loads((current_generation(index_dir) / "manifest.json").read_text())
     return Manifest(**data)
-
-
-def copies_of(articles: Sequence[Article]) -> dict[str, list[str]]:
-    """Article id -> the ids of its near-duplicates, for the articles that have any."""
-    return {a.id: [c.id for c in a.copies] for a in articles if a.copies}
-
-
-def host(url: str | None) -> str | None:
-    """The site of a URL without 'www.', lower case ('https://www.Example.com/a' -> 'example.com')."""
-    if not url:
-        return None
-    from urllib.parse import urlsplit
-
-    name = (urlsplit(url).hostname or "").lower()
-    return name.removeprefix("www.") or None
 
 
 def vector_search(dimension: int, count: int, hnsw_from: int):
@@ -191,16 +144,46 @@ class Store:
     def __init__(self, generation: Path) -> None:
         import faiss
 
-        self.generation = generation
+        self.folder = generation
+        self.generation = generation.name
         self.manifest = Manifest(**json.loads((generation / "manifest.json").read_text()))
         self.vectors = faiss.read_index(str(generation / "vectors.faiss"))
-        self.lexical = LexicalIndex.load(generation)
+        self._lexical = LexicalIndex.load(generation)
         # Read-only and shareable across the UI's worker threads.
         self.db = sqlite3.connect(f"file:{generation / 'chunks.sqlite'}?mode=ro", uri=True, check_same_thread=False)
 
     @property
     def size(self) -> int:
         return int(self.vectors.ntotal)
+
+    def dense(self, vector: np.ndarray, k: int, scope: Scope) -> list[tuple[int, float]]:
+        """(chunk id, inner product) of the k nearest chunks in the scope, best first."""
+        hidden, allowed = self._visible(scope)
+        return [(i, s) for i, s in self.nearest(vector, k + len(hidden), allowed) if i not in hidden][:k]
+
+    def lexical(self, query: str, k: int, scope: Scope) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) of up to k chunks in the scope sharing a term with the query, best first."""
+        hidden, allowed = self._visible(scope)
+        return [(i, s) for i, s in self._lexical.search(query, k + len(hidden), allowed) if i not in hidden][:k]
+
+    def lexical_scores(self, query: str, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """BM25 score of the query for each given chunk (0 when it shares no term)."""
+        return self._lexical.scores(query, chunk_ids)
+
+    def idf(self, terms: Sequence[str]) -> list[float]:
+        """BM25 idf of each analysed term; a term no chunk holds gets the highest idf."""
+        return self._lexical.idf(terms)
+
+    def _visible(self, scope: Scope) -> tuple[set[int], np.ndarray | None]:
+        """The excluded articles' chunk ids (left out after the search), and the chunk ids a date or source
+        condition allows (searched within; None: all), exclusions taken out of them."""
+        hidden = self.chunks_of(scope.exclude)
+        if not scope.filters:
+            return hidden, None
+        allowed = self.chunks_in(scope)
+        if hidden:
+            allowed = np.setdiff1d(allowed, np.fromiter(hidden, dtype=np.int64))
+        return set(), allowed
 
     def nearest(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """(chunk id, inner product) of the k nearest chunks, best first; only `allowed` chunk ids when given
@@ -238,7 +221,7 @@ class Store:
             conditions.append("a.date <= ?")
             values.append(scope.until)
         if scope.sources:
-            names = [s.strip().lower().removeprefix("www.") for s in scope.sources]
+            names = source_keys(scope.sources)
             marks = ",".join("?" * len(names))
             conditions.append(f"(lower(a.source) IN ({marks}) OR a.host IN ({marks}))")
             values += names + names
@@ -317,3 +300,62 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+class LocalEngine:
+    """The index in a folder on this machine (generations switched atomically, a lock file for builds)."""
+
+    def __init__(self, index_dir: Path, hnsw_from: int = 50_000) -> None:
+        self.index_dir = index_dir
+        self.location = str(index_dir)
+        self.hnsw_from = hnsw_from
+
+    def generation(self) -> str:
+        return current_generation(self.index_dir).name
+
+    def manifest(self) -> Manifest:
+        return read_manifest(self.index_dir)
+
+    def open(self) -> Store:
+        return Store(current_generation(self.index_dir))
+
+    @contextmanager
+    def lock(self, wait: bool) -> Iterator[None]:
+        """A lock file beside the generations: one build at a time on this machine."""
+        from filelock import FileLock, Timeout
+
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.index_dir / ".lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if not wait:
+                raise IndexBusyError(f"another `rag index` is building {self.index_dir}") from None
+            log.warning("another `rag index` is building %s; waiting for it to finish", self.index_dir)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def drop(self) -> None:
+        shutil.rmtree(self.index_dir, ignore_errors=True)
+
+    def write(
+        self,
+        manifest: Manifest,
+        articles: Sequence[Article],
+        rewritten: set[str],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        previous: Store | None,
+    ) -> None:
+        """A new generation holding the kept articles' chunks and vectors from `previous`, then the new ones."""
+        kept = [a.id for a in articles if a.id not in rewritten]
+        if kept and previous is None:
+            raise ValueError(f"{len(kept)} articles to keep but no previous index to keep them from")
+        kept_chunks, kept_vectors = previous.chunks_with_vectors(kept) if previous and kept else ([], None)
+        if kept_vectors is not None and len(kept_chunks):
+            chunks = [*kept_chunks, *chunks]
+            vectors = np.vstack([kept_vectors, vectors]) if len(vectors) else kept_vectors
+        write_index(self.index_dir, manifest, articles, chunks, vectors, self.hnsw_from)

@@ -1,0 +1,528 @@
+"""The Milvus engine: the whole index in Milvus (Milvus Lite's file or server, Standalone, Distributed).
+
+Three collections, named `<prefix>_chunks`, `<prefix>_articles` and `<prefix>_meta`:
+- chunks: text and offsets, article id and version (the article's content hash), the dense vector, our Arabic
+  analyser's terms (joined by spaces) with Milvus's BM25 function over them, and the date / source / host that
+  scope filters read;
+- articles: one row per article with its active version, its details, its chunk count and its full text;
+- meta: the manifest (embedder, chunking, format), a generation label that changes with every build step
+  searches can see, the build lease, and the articles whose old chunks are still to be removed.
+
+An article changes in three steps: its new chunks are written, its row switches to the new version, its old
+chunks are removed. Searches keep only chunks whose version is their article's active one, so a build killed at
+any point leaves every article at its old or its new version; the next build finishes the removals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.lexical import analyze
+from rag.stores import IndexBusyError, IndexMissingError, Manifest, host, source_keys
+from rag.types import Article, Chunk, Hit, Scope
+
+if TYPE_CHECKING:
+    from rag.schemas import ArticleRecord
+
+log = logging.getLogger(__name__)
+
+TEXT_PART = 16_000  # characters per stored part of an article's text (at most 4 bytes each: under 64 KiB)
+MAX_PARTS = 4096  # Milvus's largest array: articles up to 65M characters
+BATCH_ARTICLES = 64  # articles switched together (one generation step)
+LEASE_SECONDS = 30.0  # a build's lease on the index; renewed every third of it while the build runs
+SETTLE_SECONDS = 0.5  # wait after taking the lease, then read it back: two builds that raced see one winner
+ARTICLE_FIELDS = ("id", "version", "title", "path", "date", "url", "author", "source", "language")
+ARTICLE_FIELDS += ("copies", "chunks")
+BM25 = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, as the local store uses
+
+
+def quote(value: str) -> str:
+    """A string literal for a Milvus filter expression."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def listed(values: Sequence[str]) -> str:
+    return "[" + ", ".join(quote(v) for v in values) + "]"
+
+
+def chunk_id(article_id: str, version: str, ordinal: int) -> int:
+    """A stable 53-bit id (exact in JavaScript): a re-run writes the same rows again."""
+    digest = hashlib.blake2b(f"{article_id}\0{version}\0{ordinal}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 11
+
+
+class MilvusEngine:
+    """An index in Milvus, shared by every process that points at the same URI and collection prefix."""
+
+    def __init__(self, uri: str, token: str = "", prefix: str = "rag_news") -> None:
+        from pymilvus import MilvusClient
+
+        # Milvus Lite gives iterators no server timestamp: pymilvus uses its own clock then, and warns at each read.
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+        self.uri = uri
+        self.location = f"{uri} ({prefix})"
+        self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        self.chunks, self.articles_, self.meta = f"{prefix}_chunks", f"{prefix}_articles", f"{prefix}_meta"
+        self._rows: tuple[str, list[dict[str, Any]]] | None = None
+        for name in (self.meta, self.articles_, self.chunks):  # collections are searched once loaded
+            if self.client.has_collection(name):
+                self.client.load_collection(name)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> Any:
+        if not self.client.has_collection(self.meta):
+            return None
+        rows = self.client.get(self.meta, ids=[key], output_fields=["value"])
+        return json.loads(rows[0]["value"]) if rows else None
+
+    def generation(self) -> str:
+        label = self._meta("generation")
+        if label is None:
+            raise IndexMissingError(f"no index at {self.location}: build one with `rag index --store URI`")
+        return str(label)
+
+    def manifest(self) -> Manifest:
+        return self._manifest(self._current_rows()[1])
+
+    def _current_rows(self) -> tuple[str, list[dict[str, Any]]]:
+        """The generation and its article rows, read once per generation (a build reads them three times)."""
+        generation = self.generation()
+        cached = self._rows
+        if cached is None or cached[0] != generation:
+            cached = self._rows = (generation, self._article_rows(ARTICLE_FIELDS))
+        return cached
+
+    def _manifest(self, rows: list[dict[str, Any]]) -> Manifest:
+        head = self._meta("manifest")
+        if head is None:
+            raise IndexMissingError(f"no index at {self.location}: build one with `rag index --store URI`")
+        articles = {r["id"]: r["version"] for r in rows}  # the version is the content hash
+        copies = {r["id"]: [c["id"] for c in json.loads(r["copies"])] for r in rows if r["copies"] != "[]"}
+        return Manifest(**{**head, "articles": articles, "copies": copies})
+
+    def _article_rows(self, fields: Sequence[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        iterator = self.client.query_iterator(self.articles_, batch_size=1000, filter="", output_fields=list(fields))
+        while batch := iterator.next():
+            rows.extend(batch)
+        iterator.close()
+        return rows
+
+    def open(self) -> MilvusStore:
+        generation, rows = self._current_rows()
+        return MilvusStore(self, generation, self._manifest(rows), rows)
+
+    def drop(self) -> None:
+        for name in (self.chunks, self.articles_, self.meta):
+            self.client.drop_collection(name)
+        if self.uri.endswith(".db"):  # stop the in-process Milvus Lite server that holds the file
+            from milvus_lite.server_manager import server_manager_instance
+
+            self.client.close()
+            server_manager_instance.release_server(self.uri)
+
+    # -- building ----------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, wait: bool) -> Iterator[None]:
+        """A lease row in the meta collection: held by one build at a time across machines, renewed while the
+        build runs, and free again LEASE_SECONDS after a build was killed."""
+        self._create(dimension=None)
+        holder = uuid.uuid4().hex
+        warned = False
+        while not self._take_lease(holder):
+            if not wait:
+                raise IndexBusyError(f"another `rag index` is building {self.location}")
+            if not warned:
+                log.warning("another `rag index` is building %s; waiting for it to finish", self.location)
+                warned = True
+            time.sleep(1.0)
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(LEASE_SECONDS / 3):
+                self._put("lease", {"holder": holder, "until": time.time() + LEASE_SECONDS})
+
+        renewer = threading.Thread(target=renew, daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+            if (self._meta("lease") or {}).get("holder") == holder:
+                self.client.delete(self.meta, ids=["lease"])
+
+    def _take_lease(self, holder: str) -> bool:
+        lease = self._meta("lease")
+        if lease and lease["holder"] != holder and lease["until"] > time.time():
+            return False
+        self._put("lease", {"holder": holder, "until": time.time() + LEASE_SECONDS})
+        time.sleep(SETTLE_SECONDS)
+        return (self._meta("lease") or {}).get("holder") == holder
+
+    def _put(self, key: str, value: Any) -> None:
+        self.client.upsert(self.meta, [{"key": key, "value": json.dumps(value, ensure_ascii=False), "dummy": [0, 0]}])
+
+    def write(
+        self,
+        manifest: Manifest,
+        articles: Sequence[Article],
+        rewritten: set[str],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        previous: object | None,
+    ) -> None:
+        """Write the rewritten articles and remove the gone ones, article by article (see the module doc);
+        articles whose chunks are unchanged are not touched, except for changed near-duplicate lists."""
+        head = self._meta("manifest")
+        if head and Manifest(**head).mismatch(manifest.embedder, manifest.chunking) is not None:
+            log.warning("%s was built with other settings: dropping it to rebuild", self.location)
+            for name in (self.chunks, self.articles_):
+                self.client.drop_collection(name)
+            self.client.delete(self.meta, ids=["manifest", "generation", "pending"])  # (the lease stays)
+        self._create(manifest.dimension)
+        self._finish_pending()
+        head = {k: v for k, v in asdict(manifest).items() if k not in ("articles", "copies")}
+        head["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self._put("manifest", head)
+        current = {r["id"]: r for r in self._current_rows()[1]} if self._meta("generation") else {}
+        by_article: dict[str, list[int]] = {}
+        for position, chunk in enumerate(chunks):
+            by_article.setdefault(chunk.article_id, []).append(position)
+        changed = [
+            a
+            for a in articles
+            if a.id in rewritten or a.id not in current or current[a.id]["copies"] != _copies_json(a)
+        ]
+        for start in range(0, len(changed), BATCH_ARTICLES):
+            batch = changed[start : start + BATCH_ARTICLES]
+            rows = []
+            for article in batch:
+                positions = by_article.get(article.id, []) if article.id in rewritten else []
+                rows += [self._chunk_row(article, chunks[p], vectors[p]) for p in positions]
+            for first in range(0, len(rows), 512):
+                self.client.upsert(self.chunks, rows[first : first + 512])
+            self._put("pending", [a.id for a in batch])
+            counts = {a.id: len(by_article.get(a.id, [])) for a in batch if a.id in rewritten}
+            self.client.upsert(self.articles_, [self._article_row(a, counts, current) for a in batch])
+            self._put("generation", uuid.uuid4().hex)
+            self._finish_pending()
+            log.info("switched %d of %d changed articles", start + len(batch), len(changed))
+        gone = sorted(set(current) - {a.id for a in articles})
+        for start in range(0, len(gone), BATCH_ARTICLES):
+            batch = gone[start : start + BATCH_ARTICLES]
+            self._put("pending", batch)
+            self.client.delete(self.articles_, ids=batch)
+            self._put("generation", uuid.uuid4().hex)
+            self._finish_pending()
+        if self._meta("generation") is None:  # an empty first build
+            self._put("generation", uuid.uuid4().hex)
+        for name in (self.chunks, self.articles_):  # sealed segments are indexed (HNSW, BM25) and persisted
+            self.client.flush(name)
+
+    def _finish_pending(self) -> None:
+        """Remove the chunks of the last switched articles that are not their active version: the old ones, or
+        those a killed build wrote before switching (rewritten by the re-run), or all of a removed article's."""
+        pending = self._meta("pending")
+        if not pending:
+            return
+        rows = self.client.get(self.articles_, ids=pending, output_fields=["version"])
+        active = {r["id"]: r["version"] for r in rows}
+        clauses = [
+            f"(article_id == {quote(article_id)} and version != {quote(active.get(article_id, ''))})"
+            for article_id in pending
+        ]
+        self.client.delete(self.chunks, filter=" or ".join(clauses))
+        self._put("pending", [])
+
+    @staticmethod
+    def _chunk_row(article: Article, chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
+        return {
+            "id": chunk_id(article.id, article.content_hash, chunk.ordinal),
+            "article_id": article.id,
+            "version": article.content_hash,
+            "ordinal": chunk.ordinal,
+            "start": chunk.start,
+            "end": chunk.end,
+            "text": chunk.text,
+            "terms": " ".join(analyze(chunk.text)) or "_",
+            "vector": np.asarray(vector, dtype=np.float32).tolist(),
+            "date": article.date or "",
+            "source": source_keys([article.source])[0] if article.source else "",
+            "host": host(article.url) or "",
+        }
+
+    @staticmethod
+    def _article_row(article: Article, counts: dict[str, int], current: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The article's row; articles not rewritten keep their chunk count (fetched from `current`)."""
+        parts = [article.text[i : i + TEXT_PART] for i in range(0, len(article.text), TEXT_PART)]
+        if len(parts) > MAX_PARTS:
+            raise ValueError(f"{article.id}: {len(article.text)} characters, more than Milvus can store")
+        return {
+            "id": article.id,
+            "version": article.content_hash,
+            "title": article.title,
+            "path": article.path,
+            "date": article.date or "",
+            "url": article.url or "",
+            "author": article.author or "",
+            "source": article.source or "",
+            "language": article.language or "",
+            "copies": _copies_json(article),
+            "chunks": counts[article.id] if article.id in counts else current[article.id]["chunks"],
+            "text": parts,
+            "dummy": [0, 0],
+        }
+
+    def _create(self, dimension: int | None) -> None:
+        """The three collections, when missing (chunks only once the vector dimension is known)."""
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+        def create(name: str, schema, indexes: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+            params = self.client.prepare_index_params()
+            for field, kind, metric, options in indexes:
+                params.add_index(field_name=field, index_type=kind, metric_type=metric, params=options)
+            # Indexes created after the collection, without waiting on them: Milvus Lite has no timestamp service
+            # for the wait (its server logs an error for each); loading waits for them.
+            self.client.create_collection(name, schema=schema, consistency_level="Strong")
+            self.client.create_index(name, params, sync=False)
+            self.client.load_collection(name)
+
+        placeholder = [("dummy", "FLAT", "L2", {})]  # Milvus servers need a vector field in every collection
+        if not self.client.has_collection(self.meta):
+            schema = MilvusClient.create_schema(auto_id=False)
+            schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+            schema.add_field("value", DataType.VARCHAR, max_length=65_535)
+            schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)
+            create(self.meta, schema, placeholder)
+        if not self.client.has_collection(self.articles_):
+            schema = MilvusClient.create_schema(auto_id=False)
+            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=1024)
+            for name in ARTICLE_FIELDS[1:-2]:
+                schema.add_field(name, DataType.VARCHAR, max_length=4096)
+            schema.add_field("copies", DataType.VARCHAR, max_length=65_535)
+            schema.add_field("chunks", DataType.INT64)
+            schema.add_field(
+                "text", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_PARTS, max_length=65_535
+            )
+            schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)
+            create(self.articles_, schema, placeholder)
+        if dimension is not None and not self.client.has_collection(self.chunks):
+            schema = MilvusClient.create_schema(auto_id=False)
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("article_id", DataType.VARCHAR, max_length=1024)
+            schema.add_field("version", DataType.VARCHAR, max_length=128)
+            for name in ("ordinal", "start", "end"):
+                schema.add_field(name, DataType.INT64)
+            schema.add_field("text", DataType.VARCHAR, max_length=65_535)
+            schema.add_field("terms", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, enable_match=True)
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+            for name in ("date", "source", "host"):
+                schema.add_field(name, DataType.VARCHAR, max_length=512)
+            schema.add_function(
+                Function(
+                    name="bm25",
+                    function_type=FunctionType.BM25,
+                    input_field_names=["terms"],
+                    output_field_names=["sparse"],
+                )
+            )
+            create(
+                self.chunks,
+                schema,
+                [
+                    ("vector", "HNSW", "IP", {"M": 32, "efConstruction": 80}),
+                    ("sparse", "SPARSE_INVERTED_INDEX", "BM25", BM25),
+                    ("article_id", "INVERTED", "", {}),
+                ],
+            )
+
+
+def _score(found: dict[str, Any], field: str) -> float:
+    """Inner product, or BM25 on bm25s's scale (as the local store): Milvus Lite reports BM25 negated, and with
+    the (k1 + 1) factor that Lucene's BM25 leaves out."""
+    distance = float(found["distance"])
+    return distance if field == "vector" else abs(distance) / (1 + BM25["bm25_k1"])
+
+
+def _copies_json(article: Article) -> str:
+    return json.dumps([asdict(c) for c in article.copies], ensure_ascii=False)
+
+
+class MilvusStore:
+    """One view of a Milvus index: the articles' active versions as of `generation`, searched in Milvus."""
+
+    def __init__(self, engine: MilvusEngine, generation: str, manifest: Manifest, rows: list[dict[str, Any]]) -> None:
+        self.engine = engine
+        self.client = engine.client
+        self.generation = generation
+        self.manifest = manifest
+        self._articles = {r["id"]: r for r in rows}
+        self._idf: dict[str, float] = {}
+
+    @property
+    def size(self) -> int:
+        return sum(int(r["chunks"]) for r in self._articles.values())
+
+    def _active(self, article_id: str, version: str) -> bool:
+        row = self._articles.get(article_id)
+        return row is not None and row["version"] == version
+
+    def _filter(self, scope: Scope) -> str:
+        conditions = []
+        if scope.since:
+            conditions.append(f"date >= {quote(scope.since)}")
+        if scope.until:
+            conditions.append(f'date != "" and date <= {quote(scope.until)}')
+        if scope.sources:
+            names = listed(source_keys(scope.sources))
+            conditions.append(f"(source in {names} or host in {names})")
+        if scope.exclude:
+            conditions.append(f"article_id not in {listed(sorted(scope.exclude))}")
+        return " and ".join(conditions)
+
+    def _search(self, data: list[Any], field: str, k: int, expr: str) -> list[tuple[int, float]]:
+        """Up to k active chunks, best first; chunks of other versions (a build under way) are skipped."""
+        limit = k + 8
+        while True:
+            found = self.client.search(
+                self.engine.chunks,
+                data=data,
+                anns_field=field,
+                limit=limit,
+                filter=expr,
+                output_fields=["article_id", "version"],
+                search_params={"params": {"ef": max(128, limit)} if field == "vector" else {}},
+            )[0]
+            active = [(int(h["id"]), _score(h, field)) for h in found if self._active(**h["entity"])]
+            if len(active) >= k or len(found) < limit:
+                return active[:k]
+            limit *= 4
+
+    def dense(self, vector: np.ndarray, k: int, scope: Scope) -> list[tuple[int, float]]:
+        query = [np.asarray(vector, dtype=np.float32).tolist()]
+        return self._search(query, "vector", k, self._filter(scope))
+
+    def lexical(self, query: str, k: int, scope: Scope) -> list[tuple[int, float]]:
+        terms = " ".join(analyze(query))
+        return self._search([terms], "sparse", k, self._filter(scope)) if terms else []
+
+    def lexical_scores(self, query: str, chunk_ids: Sequence[int]) -> dict[int, float]:
+        scores = {int(i): 0.0 for i in chunk_ids}
+        terms = " ".join(analyze(query))
+        if terms and scores:
+            found = self.client.search(
+                self.engine.chunks,
+                data=[terms],
+                anns_field="sparse",
+                limit=len(scores),
+                filter=f"id in {list(scores)}",
+                output_fields=["id"],
+            )[0]
+            scores.update({int(h["id"]): _score(h, "sparse") for h in found})
+        return scores
+
+    def idf(self, terms: Sequence[str]) -> list[float]:
+        """BM25 idf from each term's chunk count (a text match count in Milvus), cached per view."""
+        documents = max(self.size, 1)
+        for t in set(terms) - set(self._idf):
+            rows = self.client.query(
+                self.engine.chunks, filter=f"text_match(terms, {quote(t)})", output_fields=["count(*)"]
+            )
+            frequency = int(rows[0]["count(*)"]) if rows else 0
+            self._idf[t] = float(np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))) if frequency else 0.0
+        unseen = float(np.log(1 + (documents - 0.5) / 1.5))  # the idf of a term in one chunk, as the local store
+        return [self._idf[t] or unseen for t in terms]
+
+    def _chunk_rows(self, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        rows = self.client.query(self.engine.chunks, filter=expr, output_fields=["article_id", "version", *fields])
+        return [r for r in rows if self._active(r["article_id"], r["version"])]
+
+    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
+        if not chunk_ids:
+            return {}
+        rows = self.client.get(self.engine.chunks, ids=[int(i) for i in chunk_ids], output_fields=["vector"])
+        stored = {int(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
+        query = np.asarray(vector, dtype=np.float32)
+        return {int(i): float(stored[int(i)] @ query) for i in chunk_ids if int(i) in stored}
+
+    def hits(self, scored: Sequence[tuple[int, float]], similarity: dict[int, float]) -> list[Hit]:
+        if not scored:
+            return []
+        rows = self.client.get(
+            self.engine.chunks, ids=[i for i, _ in scored], output_fields=["article_id", "text", "start", "end"]
+        )
+        by_id = {int(r["id"]): r for r in rows}
+        hits = []
+        for i, score in scored:
+            row = by_id.get(i)
+            article = self._articles.get(row["article_id"]) if row else None
+            if row is None or article is None:
+                continue
+            details = {k: article[k] or None for k in ("date", "source", "url", "author")}
+            hits.append(
+                Hit(
+                    i,
+                    score,
+                    similarity[i],
+                    row["text"],
+                    row["article_id"],
+                    article["title"],
+                    article["path"],
+                    int(row["start"]),
+                    int(row["end"]),
+                    **details,
+                )
+            )
+        return hits
+
+    def chunks_with_vectors(self, article_ids: Sequence[str]) -> tuple[list[Chunk], np.ndarray]:
+        chunks: list[Chunk] = []
+        vectors: list[list[float]] = []
+        for article_id in article_ids:
+            rows = self._chunk_rows(f"article_id == {quote(article_id)}", ["ordinal", "start", "end", "text", "vector"])
+            for r in sorted(rows, key=lambda r: r["ordinal"]):
+                chunks.append(Chunk(article_id, int(r["ordinal"]), int(r["start"]), int(r["end"]), r["text"]))
+                vectors.append(r["vector"])
+        if not vectors:
+            return chunks, np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        return chunks, np.asarray(vectors, dtype=np.float32)
+
+    def article_text(self, article_id: str) -> str:
+        if article_id not in self._articles:
+            raise KeyError(article_id)
+        rows = self.client.get(self.engine.articles_, ids=[article_id], output_fields=["text"])
+        if not rows:
+            raise KeyError(article_id)
+        return "".join(rows[0]["text"])
+
+    def articles(self) -> list[ArticleRecord]:
+        from rag.schemas import ArticleRecord
+
+        fields = ("id", "title", "path", "date", "url", "author", "source", "language")
+        records = [
+            ArticleRecord(
+                **{f: r[f] or None for f in fields} | {"id": r["id"], "title": r["title"], "path": r["path"]},
+                chunks=int(r["chunks"]),
+                copies=json.loads(r["copies"]),
+            )
+            for r in self._articles.values()
+        ]
+        return sorted(records, key=lambda r: (r.path, r.id))
+
+    def close(self) -> None:
+        """Nothing to release: the client belongs to the engine."""

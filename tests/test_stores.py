@@ -1,0 +1,268 @@
+"""rag/stores: the store contract, run against both engines (local folder, Milvus Lite file), and what only
+Milvus does (a build killed mid-way, several processes on one Milvus Lite server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.config import ChunkSettings, ModelSettings, Settings, StoreSettings
+from rag.indexing import build_index
+from rag.retrieval import Index
+from rag.stores import IndexBusyError, IndexMismatchError, engine_for, location_key
+from rag.types import Scope
+
+REPO = Path(__file__).resolve().parent.parent
+ARTICLES = {
+    "kremlin.json": {
+        "title": "الكرملين",
+        "text": "علّق المتحدث باسم الكرملين ديمتري بيسكوف على الاجتماع المرتقب في ميامي.",
+        "date": "2025-12-20",
+        "url": "https://www.example.com/kremlin",
+        "source": "Example News",
+    },
+    "negotiator.json": {
+        "title": "المفاوضون",
+        "text": "أعلن كبير المفاوضين الأوكرانيين رستم أوميروف عن اجتماع في الولايات المتحدة.",
+        "date": "2025-12-22",
+        "url": "https://other.org/negotiator",
+    },
+    "weather.json": {"title": "Weather", "text": "The weather in Tunis will be sunny with light winds on Sunday."},
+}
+
+
+def write_articles(seeds: Path, articles: dict[str, dict[str, str]]) -> None:
+    seeds.mkdir(exist_ok=True)
+    for name, record in articles.items():
+        (seeds / name).write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.fixture(params=["local", "milvus_lite"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for the three articles on either engine, with the fake embedder."""
+    write_articles(tmp_path / "seeds", ARTICLES)
+    uri = str(tmp_path / "index.db") if request.param == "milvus_lite" else ""
+    settings = Settings(
+        seeds_dir=tmp_path / "seeds",
+        index_dir=tmp_path / "index",
+        models=ModelSettings(embedder="fake-embedder"),
+        chunking=ChunkSettings(max_tokens=50, overlap_tokens=5),
+        store=StoreSettings(uri=uri),
+    )
+    yield settings
+    if uri:
+        engine_for(settings).drop()  # stops the in-process Milvus Lite server holding the file
+
+
+def build(settings: Settings, embedder) -> object:
+    return build_index(settings, embedder=embedder, show_progress=False)
+
+
+def test_round_trip_search_returns_hits_with_offsets_and_details(settings, fake_embedder):
+    report = build(settings, fake_embedder)
+    assert report.built and report.articles == 3 and report.chunks == 3
+    index = Index(settings, fake_embedder)
+    assert len(index) == 3
+    for mode in ("dense", "lexical", "hybrid"):
+        [top, *_] = index.search("The weather in Tunis on Sunday", k=3, mode=mode)
+        assert top.article_id == "weather.json#1" and top.title == "Weather", mode
+        assert index.article_text(top.article_id)[top.start : top.end] == top.text
+    [kremlin] = index.search("المتحدث باسم الكرملين", k=1)
+    assert (kremlin.date, kremlin.source, kremlin.url) == (
+        "2025-12-20",
+        "Example News",
+        ARTICLES["kremlin.json"]["url"],
+    )
+    records = {r.id: r for r in index.store.articles()}
+    assert set(records) == {f"{name}#1" for name in ARTICLES} and all(r.chunks == 1 for r in records.values())
+    manifest = engine_for(settings).manifest()
+    assert manifest.embedder == "fake-embedder" and manifest.dimension == fake_embedder.dimension
+    assert set(manifest.articles) == {f"{name}#1" for name in ARTICLES}
+
+
+def test_both_engines_score_alike(settings, fake_embedder, tmp_path):
+    """Same cosine and the same BM25 scale (bm25s's) on both engines, and the same idf."""
+    build(settings, fake_embedder)
+    local = settings.model_copy(update={"store": StoreSettings(), "index_dir": tmp_path / "reference"})
+    build(local, fake_embedder)
+    here, there = Index(settings, fake_embedder), Index(local, fake_embedder)
+    for mode in ("dense", "lexical", "hybrid"):
+        ours = [(h.article_id, round(h.score, 4)) for h in here.search("اجتماع الكرملين في ميامي", k=3, mode=mode)]
+        theirs = [(h.article_id, round(h.score, 4)) for h in there.search("اجتماع الكرملين في ميامي", k=3, mode=mode)]
+        assert ours == theirs, mode
+    terms = ["اجتماع", "كرمل", "unseen"]
+    assert here.store.idf(terms) == pytest.approx(there.store.idf(terms))
+
+
+def test_unchanged_rerun_embeds_nothing_and_changes_touch_only_their_article(settings, fake_embedder):
+    build(settings, fake_embedder)
+    embedded = fake_embedder.documents_encoded
+    assert not build(settings, fake_embedder).built and fake_embedder.documents_encoded == embedded
+    index = Index(settings, fake_embedder)
+    write_articles(settings.seeds_dir, {"weather.json": {"title": "Weather", "text": "Rain is expected in Sfax."}})
+    report = build(settings, fake_embedder)
+    assert (report.reason, report.updated, report.unchanged, report.embedded) == ("articles changed", 1, 2, 1)
+    [top] = index.search("Rain expected in Sfax", k=1)  # the open index follows the build
+    assert top.text == "Rain is expected in Sfax."
+    assert all("sunny" not in h.text for h in index.search("sunny weather in Tunis", k=3))
+    (settings.seeds_dir / "kremlin.json").rename(settings.seeds_dir / "moved.json")  # same content: vectors reused
+    (settings.seeds_dir / "negotiator.json").unlink()
+    report = build(settings, fake_embedder)
+    assert (report.added, report.removed, report.embedded, report.chunks) == (1, 2, 0, 2)
+    assert {r.id for r in index.store.articles()} == {"moved.json#1", "weather.json#1"}
+    assert {h.article_id for h in index.search("اجتماع", k=5, mode="dense")} == {"moved.json#1", "weather.json#1"}
+
+
+def test_scope_filters_and_exclusions_inside_both_retrievers(settings, fake_embedder):
+    build(settings, fake_embedder)
+    index = Index(settings, fake_embedder)
+    for mode in ("dense", "lexical", "hybrid"):
+        dated = index.search("اجتماع", k=3, mode=mode, scope=Scope(since="2025-12-21"))
+        assert [h.article_id for h in dated] == ["negotiator.json#1"], mode
+        until = index.search("اجتماع", k=3, mode=mode, scope=Scope(until="2025-12-21"))
+        assert [h.article_id for h in until] == ["kremlin.json#1"], mode
+        by_site = index.search("اجتماع", k=3, mode=mode, scope=Scope(sources=("WWW.Example.com", "other.org")))
+        assert {h.article_id for h in by_site} == {"kremlin.json#1", "negotiator.json#1"}, mode
+        by_name = index.search("اجتماع", k=3, mode=mode, scope=Scope(sources=("example news",)))
+        assert [h.article_id for h in by_name] == ["kremlin.json#1"], mode
+        kept_out = index.search("اجتماع", k=3, mode=mode, exclude=frozenset({"kremlin.json#1"}))
+        assert "kremlin.json#1" not in {h.article_id for h in kept_out} and kept_out, mode
+
+
+def test_other_embedder_is_refused_and_builds_are_serialised(settings, fake_embedder):
+    build(settings, fake_embedder)
+    other = settings.model_copy(update={"models": ModelSettings(embedder="another-model")})
+    with pytest.raises(IndexMismatchError, match=r"embedder 'fake-embedder'.*rag index --rebuild"):
+        Index(other, embedder=type(fake_embedder)("another-model"))
+    engine = engine_for(settings)
+    with engine.lock(wait=False), pytest.raises(IndexBusyError, match="another `rag index`"):
+        build_index(settings, embedder=fake_embedder, show_progress=False, wait=False)
+    report = build_index(other, embedder=type(fake_embedder)("another-model"), show_progress=False)
+    assert report.built and report.chunks == 3  # the mismatch rebuilds everything with the new embedder
+    assert Index(other, embedder=type(fake_embedder)("another-model")).search("Tunis", k=1)
+
+
+def test_location_key_names_the_store():
+    assert location_key(Settings(store=StoreSettings(uri="http://127.0.0.1:19530", collection="a"))).endswith("#a")
+    folder = Settings(store=StoreSettings(uri="/tmp/some-index"))
+    assert folder.index_dir == Path("/tmp/some-index") and location_key(folder) == "/tmp/some-index"
+
+
+# -- Milvus only ---------------------------------------------------------------------------------------------
+
+BUILDER = """
+import logging, sys
+sys.path.insert(0, {tests!r})
+from conftest import FakeEmbedder
+from rag.config import Settings
+from rag.indexing import build_index
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+build_index(Settings.model_validate_json(sys.argv[1]), embedder=FakeEmbedder(), show_progress=False)
+"""
+
+
+def corpus(version: str, count: int) -> dict[str, dict[str, str]]:
+    """`count` articles of several sentences; `version` marks every sentence of its text."""
+    return {
+        f"a{i:03d}.json": {
+            "title": f"article {i}",
+            "text": " ".join(f"Sentence {j} of article {i} says {version} about topic {i * 7 + j}." for j in range(12)),
+        }
+        for i in range(count)
+    }
+
+
+def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_completes(tmp_path, fake_settings):
+    """SIGKILL a Milvus Lite build once it has switched some articles: each article is then wholly at its old
+    or its new version (none missing), and the re-run finishes the rest and removes every stale chunk."""
+    seeds = tmp_path / "seeds"
+    write_articles(seeds, corpus("old", 300))
+    settings = fake_settings(seeds, tmp_path / "index").model_copy(
+        update={"store": StoreSettings(uri=str(tmp_path / "index.db"))}
+    )
+    script = BUILDER.format(tests=str(REPO / "tests"))
+    run = [sys.executable, "-c", script, settings.model_dump_json()]
+    subprocess.run(run, check=True, capture_output=True, cwd=REPO, timeout=600)
+    write_articles(seeds, corpus("new", 300))
+    builder = subprocess.Popen(run, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    for line in builder.stderr:  # the engine logs each batch of articles it switches
+        if line.startswith("switched") and int(line.split()[1]) >= 64:
+            break
+    assert builder.poll() is None, "the build finished before it could be killed"
+    builder.send_signal(signal.SIGKILL)
+    builder.wait()
+
+    from conftest import FakeEmbedder
+
+    embedder = FakeEmbedder()
+    index = Index(settings, embedder)
+    versions = []
+    for record in index.store.articles():
+        chunks, _ = index.store.chunks_with_vectors([record.id])
+        text = " ".join(c.text for c in chunks)
+        assert len(chunks) == record.chunks > 0, record.id
+        assert ("old" in text) != ("new" in text), f"{record.id} mixes versions"
+        versions.append("new" if "new" in text else "old")
+    assert len(versions) == 300 and 0 < versions.count("new") < 300, versions.count("new")
+    report = build_index(settings, embedder=embedder, show_progress=False)
+    assert (report.updated, report.unchanged) == (versions.count("old"), versions.count("new"))
+    engine = engine_for(settings)
+    store = engine.open()
+    stored = engine.client.query(engine.chunks, filter="", output_fields=["count(*)"])[0]["count(*)"]
+    assert stored == store.size == sum(r.chunks for r in store.articles())  # no stale chunk left
+    assert all("old" not in c.text for c in store.chunks_with_vectors([f"a{i:03d}.json#1" for i in range(300)])[0])
+    engine.drop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[str]:
+    """A real `milvus-lite server` (gRPC) on a loopback port, for several processes at once."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "milvus"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        server.kill()
+        pytest.fail("milvus-lite server did not start")
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_two_processes_share_one_milvus_server(tmp_path, fake_settings, fake_embedder, milvus_server):
+    """A build in another process is seen by this process's open index at its next search, without reopening."""
+    seeds = tmp_path / "seeds"
+    write_articles(seeds, ARTICLES)
+    settings = fake_settings(seeds, tmp_path / "index").model_copy(
+        update={"store": StoreSettings(uri=milvus_server, collection="shared")}
+    )
+    run = [sys.executable, "-c", BUILDER.format(tests=str(REPO / "tests")), settings.model_dump_json()]
+    subprocess.run(run, check=True, capture_output=True, cwd=REPO, timeout=300, env=dict(os.environ))
+    index = Index(settings, fake_embedder)
+    assert "olive" not in index.search("olive harvest", k=1)[0].text
+    write_articles(seeds, {"olive.json": {"title": "Olives", "text": "The olive harvest starts early in Sfax."}})
+    subprocess.run(run, check=True, capture_output=True, cwd=REPO, timeout=300)
+    assert index.search("olive harvest", k=1)[0].article_id == "olive.json#1"
