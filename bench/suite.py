@@ -261,17 +261,20 @@ def markdown(results: dict[str, Any]) -> str:
 
 def scale_section(stores: dict[str, Any]) -> list[str]:
     """The index stores at 10k and 100k chunks (bench/scale.py)."""
-    columns = ("build_s", "update_s", "delete_s", "unchanged_s", "search_p50_ms", "search_p95_ms")
+    columns = ("build_s", "open_s", "update_s", "delete_s", "unchanged_s", "search_p50_ms", "search_p95_ms")
     columns += ("search_with_embedding_p50_ms", "rss_mb", "disk_mb")
     lines = [
-        "## Index stores (`bench/scale.py`: real corpus chunks and vectors at 10k, ten noised copies at 100k)",
+        (
+            "## Index stores (`bench/scale.py`: 2,500 real corpus chunks and vectors, and noised copies of them; "
+            "store time only, no embedding)"
+        ),
         "",
         "| store | chunks | " + " | ".join(columns) + " |",
         "|---|---|" + "---|" * len(columns),
     ]
     for backend, sizes in stores["backends"].items():
         for size, figures in sizes.items():
-            values = " | ".join(fmt(figures.get(c), 2 if c.endswith("_s") else 1) for c in columns)
+            values = " | ".join(fmt(figures.get(c), 3 if c.endswith("_s") else 1) for c in columns)
             lines.append(f"| {backend} | {size} | {values} |")
     return [*lines, ""]
 

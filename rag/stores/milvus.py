@@ -5,8 +5,9 @@ Three collections, named `<prefix>_chunks`, `<prefix>_articles` and `<prefix>_me
   analyser's terms (joined by spaces) with Milvus's BM25 function over them, and the date / source / host that
   scope filters read;
 - articles: one row per article with its active version, its details, its chunk count and its full text;
-- meta: the manifest (embedder, chunking, format), a generation label that changes with every build step
-  searches can see, the build lease, and the articles whose old chunks are still to be removed.
+- meta: the manifest (embedder, chunking, format), every article's version and chunk count in BUCKETS rows
+  (read whole by a build or a new view, instead of scanning the articles), a generation label that changes
+  with every build step searches can see, the build lease, and the articles whose stale chunks are to go.
 
 An article changes in three steps: its new chunks are written, its row switches to the new version, its old
 chunks are removed. Searches keep only chunks whose version is their article's active one, so a build killed at
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 TEXT_PART = 16_000  # characters per stored part of an article's text (at most 4 bytes each: under 64 KiB)
 MAX_PARTS = 4096  # Milvus's largest array: articles up to 65M characters
 BATCH_ARTICLES = 64  # articles switched together (one generation step)
+BUCKETS = 1024  # meta rows holding every article's content hash (about 500 articles each fit in one row)
 LEASE_SECONDS = 30.0  # a build's lease on the index; renewed every third of it while the build runs
 SETTLE_SECONDS = 0.5  # wait after taking the lease, then read it back: two builds that raced see one winner
 ARTICLE_FIELDS = ("id", "version", "title", "path", "date", "url", "author", "source", "language")
@@ -54,6 +56,14 @@ def quote(value: str) -> str:
 
 def listed(values: Sequence[str]) -> str:
     return "[" + ", ".join(quote(v) for v in values) + "]"
+
+
+Entry = tuple[str, int, tuple[str, ...]]  # an article's version (content hash), chunk count, near-duplicate ids
+
+
+def bucket(article_id: str) -> int:
+    """The hash bucket (meta row) that holds an article's entry."""
+    return int.from_bytes(hashlib.blake2b(article_id.encode(), digest_size=4).digest(), "big") % BUCKETS
 
 
 def chunk_id(article_id: str, version: str, ordinal: int) -> int:
@@ -74,7 +84,7 @@ class MilvusEngine:
         self.location = f"{uri} ({prefix})"
         self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         self.chunks, self.articles_, self.meta = f"{prefix}_chunks", f"{prefix}_articles", f"{prefix}_meta"
-        self._rows: tuple[str, list[dict[str, Any]]] | None = None
+        self._entries: tuple[str, dict[str, Entry]] | None = None
         for name in (self.meta, self.articles_, self.chunks):  # collections are searched once loaded
             if self.client.has_collection(name):
                 self.client.load_collection(name)
@@ -94,25 +104,35 @@ class MilvusEngine:
         return str(label)
 
     def manifest(self) -> Manifest:
-        return self._manifest(self._current_rows()[1])
+        return self._manifest(self._current()[1])
 
-    def _current_rows(self) -> tuple[str, list[dict[str, Any]]]:
-        """The generation and its article rows, read once per generation (a build reads them three times)."""
+    def _current(self) -> tuple[str, dict[str, Entry]]:
+        """The generation and every article's entry (version, chunk count, near-duplicates), read from the
+        BUCKETS meta rows once per generation: a build compares content hashes without scanning the articles."""
         generation = self.generation()
-        cached = self._rows
+        cached = self._entries
         if cached is None or cached[0] != generation:
-            cached = self._rows = (generation, self._article_rows(ARTICLE_FIELDS))
+            cached = self._entries = (generation, self._read_buckets())
         return cached
 
-    def _manifest(self, rows: list[dict[str, Any]]) -> Manifest:
+    def _read_buckets(self) -> dict[str, Entry]:
+        entries: dict[str, Entry] = {}
+        keys = [f"hashes/{b}" for b in range(BUCKETS)]
+        for first in range(0, BUCKETS, 256):
+            for row in self.client.get(self.meta, ids=keys[first : first + 256], output_fields=["value"]):
+                entries.update({k: tuple(v) for k, v in json.loads(row["value"]).items()})  # type: ignore[misc]
+        return entries
+
+    def _manifest(self, entries: dict[str, Entry]) -> Manifest:
         head = self._meta("manifest")
         if head is None:
             raise IndexMissingError(f"no index at {self.location}: build one with `rag index --store URI`")
-        articles = {r["id"]: r["version"] for r in rows}  # the version is the content hash
-        copies = {r["id"]: [c["id"] for c in json.loads(r["copies"])] for r in rows if r["copies"] != "[]"}
+        articles = {article_id: entry[0] for article_id, entry in entries.items()}  # the version is the content hash
+        copies = {article_id: list(entry[2]) for article_id, entry in entries.items() if entry[2]}
         return Manifest(**{**head, "articles": articles, "copies": copies})
 
     def _article_rows(self, fields: Sequence[str]) -> list[dict[str, Any]]:
+        """Every article row (a scan: for the article list only)."""
         rows: list[dict[str, Any]] = []
         iterator = self.client.query_iterator(self.articles_, batch_size=1000, filter="", output_fields=list(fields))
         while batch := iterator.next():
@@ -121,8 +141,8 @@ class MilvusEngine:
         return rows
 
     def open(self) -> MilvusStore:
-        generation, rows = self._current_rows()
-        return MilvusStore(self, generation, self._manifest(rows), rows)
+        generation, entries = self._current()
+        return MilvusStore(self, generation, self._manifest(entries), entries)
 
     def drop(self) -> None:
         for name in (self.chunks, self.articles_, self.meta):
@@ -192,20 +212,21 @@ class MilvusEngine:
             log.warning("%s was built with other settings: dropping it to rebuild", self.location)
             for name in (self.chunks, self.articles_):
                 self.client.drop_collection(name)
-            self.client.delete(self.meta, ids=["manifest", "generation", "pending"])  # (the lease stays)
+            stale = ["manifest", "generation", "pending", *(f"hashes/{b}" for b in range(BUCKETS))]
+            self.client.delete(self.meta, ids=stale)  # (the lease stays)
         self._create(manifest.dimension)
         self._finish_pending()
         head = {k: v for k, v in asdict(manifest).items() if k not in ("articles", "copies")}
         head["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self._put("manifest", head)
-        current = {r["id"]: r for r in self._current_rows()[1]} if self._meta("generation") else {}
+        current = dict(self._current()[1]) if self._meta("generation") else {}
         by_article: dict[str, list[int]] = {}
         for position, chunk in enumerate(chunks):
             by_article.setdefault(chunk.article_id, []).append(position)
         changed = [
             a
             for a in articles
-            if a.id in rewritten or a.id not in current or current[a.id]["copies"] != _copies_json(a)
+            if a.id in rewritten or a.id not in current or list(current[a.id][2]) != [c.id for c in a.copies]
         ]
         for start in range(0, len(changed), BATCH_ARTICLES):
             batch = changed[start : start + BATCH_ARTICLES]
@@ -213,19 +234,25 @@ class MilvusEngine:
             for article in batch:
                 positions = by_article.get(article.id, []) if article.id in rewritten else []
                 rows += [self._chunk_row(article, chunks[p], vectors[p]) for p in positions]
+            self._put("pending", [a.id for a in batch])  # before any chunk: a killed build is cleaned up
             for first in range(0, len(rows), 512):
                 self.client.upsert(self.chunks, rows[first : first + 512])
-            self._put("pending", [a.id for a in batch])
-            counts = {a.id: len(by_article.get(a.id, [])) for a in batch if a.id in rewritten}
-            self.client.upsert(self.articles_, [self._article_row(a, counts, current) for a in batch])
+            counts = {a.id: len(by_article[a.id]) if a.id in rewritten else current[a.id][1] for a in batch}
+            self.client.upsert(self.articles_, [self._article_row(a, counts[a.id]) for a in batch])
+            replaced = [a.id for a in batch if a.id in current]  # (new articles have no old chunks)
+            current.update({a.id: (a.content_hash, counts[a.id], tuple(c.id for c in a.copies)) for a in batch})
+            self._write_buckets(current, [a.id for a in batch])
             self._put("generation", uuid.uuid4().hex)
-            self._finish_pending()
+            self._finish_pending(replaced)
             log.info("switched %d of %d changed articles", start + len(batch), len(changed))
         gone = sorted(set(current) - {a.id for a in articles})
         for start in range(0, len(gone), BATCH_ARTICLES):
             batch = gone[start : start + BATCH_ARTICLES]
             self._put("pending", batch)
             self.client.delete(self.articles_, ids=batch)
+            for article_id in batch:
+                del current[article_id]
+            self._write_buckets(current, batch)
             self._put("generation", uuid.uuid4().hex)
             self._finish_pending()
         if self._meta("generation") is None:  # an empty first build
@@ -233,20 +260,38 @@ class MilvusEngine:
         for name in (self.chunks, self.articles_):  # sealed segments are indexed (HNSW, BM25) and persisted
             self.client.flush(name)
 
-    def _finish_pending(self) -> None:
-        """Remove the chunks of the last switched articles that are not their active version: the old ones, or
-        those a killed build wrote before switching (rewritten by the re-run), or all of a removed article's."""
+    def _write_buckets(self, entries: dict[str, Entry], touched: Sequence[str]) -> None:
+        """Rewrite the hash buckets holding the touched articles (after their rows switched: a build killed
+        before this leaves a stale entry, and the re-run then rewrites that article, to the same rows)."""
+        buckets = {bucket(article_id) for article_id in touched}
+        contents: dict[int, dict[str, Entry]] = {b: {} for b in buckets}
+        for article_id, entry in entries.items():
+            if (b := bucket(article_id)) in contents:
+                contents[b][article_id] = entry
+        rows = []
+        for b, content in contents.items():
+            value = json.dumps(content, ensure_ascii=False)
+            if len(value.encode()) > 65_535:
+                raise ValueError(f"hash bucket {b} is full ({len(content)} articles): the index holds too many")
+            rows.append({"key": f"hashes/{b}", "value": value, "dummy": [0, 0]})
+        self.client.upsert(self.meta, rows)
+
+    def _finish_pending(self, replaced: Sequence[str] | None = None) -> None:
+        """Remove the chunks of the pending articles that are not their active version: the old ones, or those
+        a killed build wrote (rewritten by the re-run), or all of a removed article's. `replaced`: only these
+        articles' (those that had a version before); None: every pending one (after a killed build)."""
         pending = self._meta("pending")
-        if not pending:
-            return
-        rows = self.client.get(self.articles_, ids=pending, output_fields=["version"])
-        active = {r["id"]: r["version"] for r in rows}
-        clauses = [
-            f"(article_id == {quote(article_id)} and version != {quote(active.get(article_id, ''))})"
-            for article_id in pending
-        ]
-        self.client.delete(self.chunks, filter=" or ".join(clauses))
-        self._put("pending", [])
+        targets = pending if replaced is None else replaced
+        if targets:
+            rows = self.client.get(self.articles_, ids=list(targets), output_fields=["version"])
+            active = {r["id"]: r["version"] for r in rows}
+            clauses = [
+                f"(article_id == {quote(article_id)} and version != {quote(active.get(article_id, ''))})"
+                for article_id in targets
+            ]
+            self.client.delete(self.chunks, filter=" or ".join(clauses))
+        if pending:
+            self._put("pending", [])
 
     @staticmethod
     def _chunk_row(article: Article, chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
@@ -266,8 +311,8 @@ class MilvusEngine:
         }
 
     @staticmethod
-    def _article_row(article: Article, counts: dict[str, int], current: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """The article's row; articles not rewritten keep their chunk count (fetched from `current`)."""
+    def _article_row(article: Article, chunks: int) -> dict[str, Any]:
+        """The article's row: details, active version, chunk count and full text (in parts)."""
         parts = [article.text[i : i + TEXT_PART] for i in range(0, len(article.text), TEXT_PART)]
         if len(parts) > MAX_PARTS:
             raise ValueError(f"{article.id}: {len(article.text)} characters, more than Milvus can store")
@@ -282,7 +327,7 @@ class MilvusEngine:
             "source": article.source or "",
             "language": article.language or "",
             "copies": _copies_json(article),
-            "chunks": counts[article.id] if article.id in counts else current[article.id]["chunks"],
+            "chunks": chunks,
             "text": parts,
             "dummy": [0, 0],
         }
@@ -364,23 +409,33 @@ def _copies_json(article: Article) -> str:
 
 
 class MilvusStore:
-    """One view of a Milvus index: the articles' active versions as of `generation`, searched in Milvus."""
+    """One view of a Milvus index: the articles' active versions as of `generation`, searched in Milvus.
 
-    def __init__(self, engine: MilvusEngine, generation: str, manifest: Manifest, rows: list[dict[str, Any]]) -> None:
+    Article details are fetched for the articles that hits come from (and kept), chunk rows as hits need them
+    (and kept); the cosines and BM25 scores a search returns are kept for the fusion and the hits of the same
+    query, saving round trips."""
+
+    CHUNK_FIELDS = ("article_id", "version", "text", "start", "end")
+
+    def __init__(self, engine: MilvusEngine, generation: str, manifest: Manifest, entries: dict[str, Entry]) -> None:
         self.engine = engine
         self.client = engine.client
         self.generation = generation
         self.manifest = manifest
-        self._articles = {r["id"]: r for r in rows}
+        self._entries = entries
+        self._details: dict[str, dict[str, Any]] = {}
+        self._chunks: dict[int, dict[str, Any]] = {}  # chunk rows returned by the latest searches
+        self._cosines: tuple[bytes, dict[int, float]] = (b"", {})  # the latest query vector's dense scores
+        self._bm25: tuple[str, dict[int, float]] = ("", {})  # the latest query's BM25 scores
         self._idf: dict[str, float] = {}
 
     @property
     def size(self) -> int:
-        return sum(int(r["chunks"]) for r in self._articles.values())
+        return sum(entry[1] for entry in self._entries.values())
 
     def _active(self, article_id: str, version: str) -> bool:
-        row = self._articles.get(article_id)
-        return row is not None and row["version"] == version
+        entry = self._entries.get(article_id)
+        return entry is not None and entry[0] == version
 
     def _filter(self, scope: Scope) -> str:
         conditions = []
@@ -405,32 +460,42 @@ class MilvusStore:
                 anns_field=field,
                 limit=limit,
                 filter=expr,
-                output_fields=["article_id", "version"],
+                output_fields=["article_id", "version"],  # (more fields make Milvus Lite's search slower)
                 search_params={"params": {"ef": max(128, limit)} if field == "vector" else {}},
             )[0]
-            active = [(int(h["id"]), _score(h, field)) for h in found if self._active(**h["entity"])]
+            active = []
+            for hit in found:
+                row = hit["entity"]
+                if self._active(row["article_id"], row["version"]):
+                    active.append((int(hit["id"]), _score(hit, field)))
             if len(active) >= k or len(found) < limit:
                 return active[:k]
             limit *= 4
 
     def dense(self, vector: np.ndarray, k: int, scope: Scope) -> list[tuple[int, float]]:
-        query = [np.asarray(vector, dtype=np.float32).tolist()]
-        return self._search(query, "vector", k, self._filter(scope))
+        query = np.asarray(vector, dtype=np.float32)
+        found = self._search([query.tolist()], "vector", k, self._filter(scope))
+        self._cosines = (query.tobytes(), dict(found))
+        return found
 
     def lexical(self, query: str, k: int, scope: Scope) -> list[tuple[int, float]]:
         terms = " ".join(analyze(query))
-        return self._search([terms], "sparse", k, self._filter(scope)) if terms else []
+        found = self._search([terms], "sparse", k, self._filter(scope)) if terms else []
+        self._bm25 = (query, dict(found))
+        return found
 
     def lexical_scores(self, query: str, chunk_ids: Sequence[int]) -> dict[int, float]:
-        scores = {int(i): 0.0 for i in chunk_ids}
+        known = self._bm25[1] if self._bm25[0] == query else {}
+        scores = {int(i): known.get(int(i), 0.0) for i in chunk_ids}
+        missing = [i for i in scores if i not in known]
         terms = " ".join(analyze(query))
-        if terms and scores:
+        if terms and missing:
             found = self.client.search(
                 self.engine.chunks,
                 data=[terms],
                 anns_field="sparse",
-                limit=len(scores),
-                filter=f"id in {list(scores)}",
+                limit=len(missing),
+                filter=f"id in {missing}",
                 output_fields=["id"],
             )[0]
             scores.update({int(h["id"]): _score(h, "sparse") for h in found})
@@ -453,41 +518,50 @@ class MilvusStore:
         return [r for r in rows if self._active(r["article_id"], r["version"])]
 
     def similarities(self, vector: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
-        if not chunk_ids:
-            return {}
-        rows = self.client.get(self.engine.chunks, ids=[int(i) for i in chunk_ids], output_fields=["vector"])
-        stored = {int(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
         query = np.asarray(vector, dtype=np.float32)
-        return {int(i): float(stored[int(i)] @ query) for i in chunk_ids if int(i) in stored}
+        known = self._cosines[1] if self._cosines[0] == query.tobytes() else {}
+        scores = {int(i): known[int(i)] for i in chunk_ids if int(i) in known}
+        missing = [int(i) for i in chunk_ids if int(i) not in known]
+        if missing:
+            rows = self.client.get(self.engine.chunks, ids=missing, output_fields=["vector"])
+            fetched = {int(r["id"]): float(np.asarray(r["vector"], dtype=np.float32) @ query) for r in rows}
+            scores.update(fetched)
+            known.update(fetched)  # the final hits ask again
+        return {int(i): scores[int(i)] for i in chunk_ids if int(i) in scores}
+
+    def _article_details(self, article_ids: set[str]) -> dict[str, dict[str, Any]]:
+        missing = [a for a in article_ids if a not in self._details]
+        if missing:
+            fields = ["title", "path", "date", "source", "url", "author"]
+            for row in self.client.get(self.engine.articles_, ids=missing, output_fields=fields):
+                self._details[row["id"]] = row
+        return self._details
 
     def hits(self, scored: Sequence[tuple[int, float]], similarity: dict[int, float]) -> list[Hit]:
         if not scored:
             return []
-        rows = self.client.get(
-            self.engine.chunks, ids=[i for i, _ in scored], output_fields=["article_id", "text", "start", "end"]
-        )
-        by_id = {int(r["id"]): r for r in rows}
+        cache = self._chunks
+        rows = {i: cache[i] for i, _ in scored if i in cache}
+        missing = [i for i, _ in scored if i not in rows]
+        if missing:
+            fetched = self.client.get(self.engine.chunks, ids=missing, output_fields=list(self.CHUNK_FIELDS))
+            rows.update({int(r["id"]): r for r in fetched})
+        details = self._article_details({r["article_id"] for r in rows.values()})
+        if len(cache) > 10_000:  # a long-lived view: keep the cache small
+            self._chunks = {}
         hits = []
         for i, score in scored:
-            row = by_id.get(i)
-            article = self._articles.get(row["article_id"]) if row else None
+            row = rows.get(i)
+            article = details.get(row["article_id"]) if row else None
             if row is None or article is None:
                 continue
-            details = {k: article[k] or None for k in ("date", "source", "url", "author")}
+            extra = {k: article[k] or None for k in ("date", "source", "url", "author")}
             hits.append(
                 Hit(
-                    i,
-                    score,
-                    similarity[i],
-                    row["text"],
-                    row["article_id"],
-                    article["title"],
-                    article["path"],
-                    int(row["start"]),
-                    int(row["end"]),
-                    **details,
+                    i, score, similarity[i], row["text"], row["article_id"], article["title"], article["path"],
+                    int(row["start"]), int(row["end"]), **extra,
                 )
-            )
+            )  # fmt: skip
         return hits
 
     def chunks_with_vectors(self, article_ids: Sequence[str]) -> tuple[list[Chunk], np.ndarray]:
@@ -503,7 +577,7 @@ class MilvusStore:
         return chunks, np.asarray(vectors, dtype=np.float32)
 
     def article_text(self, article_id: str) -> str:
-        if article_id not in self._articles:
+        if article_id not in self._entries:
             raise KeyError(article_id)
         rows = self.client.get(self.engine.articles_, ids=[article_id], output_fields=["text"])
         if not rows:
@@ -511,16 +585,19 @@ class MilvusStore:
         return "".join(rows[0]["text"])
 
     def articles(self) -> list[ArticleRecord]:
+        """Every article (a scan of the article rows: for the article list, not for searches)."""
         from rag.schemas import ArticleRecord
 
-        fields = ("id", "title", "path", "date", "url", "author", "source", "language")
+        fields = ("title", "path", "date", "url", "author", "source", "language")
         records = [
             ArticleRecord(
-                **{f: r[f] or None for f in fields} | {"id": r["id"], "title": r["title"], "path": r["path"]},
-                chunks=int(r["chunks"]),
+                id=r["id"],
+                **{f: r[f] or None for f in fields} | {"title": r["title"], "path": r["path"]},
+                chunks=self._entries[r["id"]][1],
                 copies=json.loads(r["copies"]),
             )
-            for r in self._articles.values()
+            for r in self.engine._article_rows(("id", *fields, "copies"))
+            if r["id"] in self._entries
         ]
         return sorted(records, key=lambda r: (r.path, r.id))
 
