@@ -59,13 +59,11 @@ def _unique(articles: list[Article], problems: list[str]) -> list[Article]:
     return unique
 
 
-def staleness(
-    settings: Settings, articles: list[Article], embedder: str, engine: IndexEngine | None = None
-) -> str | None:
+def staleness(settings: Settings, articles: list[Article], embedder: str, engine: IndexEngine) -> str | None:
     """Why the index must be (re)built for these articles by the embedder named `embedder`, or None when it is
     current."""
     try:
-        manifest = (engine or engine_for(settings)).manifest()
+        manifest = engine.manifest()
     except IndexMissingError:
         return "no index yet"
     mismatch = manifest.mismatch(embedder, chunker_params(settings))
@@ -158,17 +156,11 @@ def _build(
     if moved_vectors is not None and len(moved_chunks):
         chunks = moved_chunks + chunks
         vectors = moved_vectors if vectors is None else np.vstack([moved_vectors, vectors])
-    if vectors is not None:
-        dimension = vectors.shape[1]
-    else:
-        dimension = previous.manifest.dimension if previous else embedder.dimension
     if vectors is None:  # nothing new: deletions only, or no articles left
-        vectors = np.zeros((0, dimension), dtype=np.float32)
-    manifest = Manifest(embedder=embedder.name, dimension=dimension, chunking=chunker_params(settings))
-    kept_ids = {a.id for a in kept}
-    kept_chunks = sum(r.chunks for r in previous.articles() if r.id in kept_ids) if previous and kept else 0
+        vectors = np.zeros((0, previous.manifest.dimension if previous else embedder.dimension), dtype=np.float32)
+    manifest = Manifest(embedder=embedder.name, dimension=vectors.shape[1], chunking=chunker_params(settings))
     try:
-        engine.write(manifest, articles, {a.id for a in fresh} | set(moved), chunks, vectors, previous)
+        total = engine.write(manifest, articles, {a.id for a in fresh} | set(moved), chunks, vectors, previous)
     finally:
         if previous:
             previous.close()
@@ -176,7 +168,7 @@ def _build(
         True,
         reason,
         len(articles),
-        kept_chunks + len(chunks),
+        total,
         time.perf_counter() - started,
         loaded.problems,
         added=sum(1 for a in fresh if a.id not in old) + len(moved),

@@ -166,9 +166,10 @@ class IndexEngine(Protocol):
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         previous: IndexStore | None,
-    ) -> None:
+    ) -> int:
         """Make the index hold exactly `articles`: those in `rewritten` with the given chunks and vectors, the
-        others as `previous` holds them. Searches see every article at its old or its new version."""
+        others as `previous` holds them. Searches see every article at its old or its new version. Returns the
+        number of chunks the index now holds."""
         ...
 
 

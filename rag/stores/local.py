@@ -149,6 +149,7 @@ class Store:
         self.manifest = Manifest(**json.loads((generation / "manifest.json").read_text()))
         self.vectors = faiss.read_index(str(generation / "vectors.faiss"))
         self._lexical = LexicalIndex.load(generation)
+        self._last_scope: tuple[Scope, tuple[set[int], np.ndarray | None]] | None = None
         # Read-only and shareable across the UI's worker threads.
         self.db = sqlite3.connect(f"file:{generation / 'chunks.sqlite'}?mode=ro", uri=True, check_same_thread=False)
 
@@ -176,7 +177,16 @@ class Store:
 
     def _visible(self, scope: Scope) -> tuple[set[int], np.ndarray | None]:
         """The excluded articles' chunk ids (left out after the search), and the chunk ids a date or source
-        condition allows (searched within; None: all), exclusions taken out of them."""
+        condition allows (searched within; None: all), exclusions taken out of them. The latest scope's are
+        kept: a hybrid search asks for them twice."""
+        last = self._last_scope
+        if last is not None and last[0] == scope:
+            return last[1]
+        visible = self._find_visible(scope)
+        self._last_scope = (scope, visible)
+        return visible
+
+    def _find_visible(self, scope: Scope) -> tuple[set[int], np.ndarray | None]:
         hidden = self.chunks_of(scope.exclude)
         if not scope.filters:
             return hidden, None
@@ -349,7 +359,7 @@ class LocalEngine:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         previous: Store | None,
-    ) -> None:
+    ) -> int:
         """A new generation holding the kept articles' chunks and vectors from `previous`, then the new ones."""
         kept = [a.id for a in articles if a.id not in rewritten]
         if kept and previous is None:
@@ -359,3 +369,4 @@ class LocalEngine:
             chunks = [*kept_chunks, *chunks]
             vectors = np.vstack([kept_vectors, vectors]) if len(vectors) else kept_vectors
         write_index(self.index_dir, manifest, articles, chunks, vectors, self.hnsw_from)
+        return len(chunks)

@@ -204,7 +204,7 @@ class MilvusEngine:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         previous: object | None,
-    ) -> None:
+    ) -> int:
         """Write the rewritten articles and remove the gone ones, article by article (see the module doc);
         articles whose chunks are unchanged are not touched, except for changed near-duplicate lists."""
         head = self._meta("manifest")
@@ -259,6 +259,7 @@ class MilvusEngine:
             self._put("generation", uuid.uuid4().hex)
         for name in (self.chunks, self.articles_):  # sealed segments are indexed (HNSW, BM25) and persisted
             self.client.flush(name)
+        return sum(entry[1] for entry in current.values())
 
     def _write_buckets(self, entries: dict[str, Entry], touched: Sequence[str]) -> None:
         """Rewrite the hash buckets holding the touched articles (after their rows switched: a build killed
@@ -423,15 +424,12 @@ class MilvusStore:
         self.generation = generation
         self.manifest = manifest
         self._entries = entries
+        self.size = sum(entry[1] for entry in entries.values())  # chunks searched (a view does not change)
         self._details: dict[str, dict[str, Any]] = {}
         self._chunks: dict[int, dict[str, Any]] = {}  # chunk rows returned by the latest searches
         self._cosines: tuple[bytes, dict[int, float]] = (b"", {})  # the latest query vector's dense scores
         self._bm25: tuple[str, dict[int, float]] = ("", {})  # the latest query's BM25 scores
         self._idf: dict[str, float] = {}
-
-    @property
-    def size(self) -> int:
-        return sum(entry[1] for entry in self._entries.values())
 
     def _active(self, article_id: str, version: str) -> bool:
         entry = self._entries.get(article_id)
