@@ -113,3 +113,26 @@ def test_failures_are_one_clear_line(server: str, where: str, reason: str):
     model = load_embedding_model(ModelSettings(embedder=base, embedder_timeout=1, embedding_cache=None))
     with pytest.raises(EmbedderError, match=reason):
         model.encode_documents([("", "a"), ("", "b")])
+
+
+def test_one_thread_runs_the_local_model_for_every_caller():
+    """The HTTP API, the chat and a build call the model from their own threads; torch would give each caller its
+    own OpenMP team (idle teams spin on the cores the next needs), and a tokenizer fails shared across threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag.embedders.local import SentenceTransformerModel
+
+    ran_on: set[int] = set()
+
+    class Recording:
+        def encode_query(self, texts: list[str], **options: Any) -> np.ndarray:
+            ran_on.add(threading.get_ident())
+            time.sleep(0.01)
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    model = SentenceTransformerModel(ModelSettings())
+    model._model = Recording()  # type: ignore[assignment]
+    with ThreadPoolExecutor(4) as callers:
+        vectors = list(callers.map(model.encode_query, ["سؤال"] * 12))
+    assert len(vectors) == 12 and all(v.shape == (3,) for v in vectors)
+    assert len(ran_on) == 1 and threading.get_ident() not in ran_on

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def load_sentence_transformer(location: str, dtype: EmbedDtype) -> SentenceTransformer:
@@ -41,9 +43,14 @@ class SentenceTransformerModel:
         self._models = models
         self._model: SentenceTransformer | None = None
         self._loading = threading.Lock()
-        # One caller at a time runs the model or its tokenizer (Hugging Face tokenizers raise "Already borrowed"
-        # when two threads use one); the HTTP API, the chat and a build share this model.
-        self._use = threading.Lock()
+        # One thread runs the model and its tokenizer for every caller (the HTTP API, the chat, a build):
+        # Hugging Face tokenizers raise "Already borrowed" when two threads use one, and torch gives each calling
+        # thread its own OpenMP team, whose idle workers spin on the cores the next caller's team needs (an HTTP
+        # search ran 25% slower than the same search in a script while the server's search threads took turns).
+        self._runner = ThreadPoolExecutor(1, thread_name_prefix="embedder")
+
+    def _run(self, work: Callable[[], T]) -> T:
+        return self._runner.submit(work).result()
 
     @property
     def name(self) -> str:
@@ -76,8 +83,7 @@ class SentenceTransformerModel:
 
     def count_tokens(self, text: str) -> int:
         tokenizer = self.transformer.tokenizer
-        with self._use:
-            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self._run(lambda: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
 
     def inputs(self, documents: Sequence[tuple[str, str]]) -> list[str]:
         """Model inputs: the document prompt (with the title where it has a slot) and the text."""
@@ -86,16 +92,16 @@ class SentenceTransformerModel:
     def encode_documents(self, documents: Sequence[tuple[str, str]]) -> np.ndarray:
         inputs = self.inputs(documents)
         model = self.transformer
-        with self._use:
-            encoded = model.encode_document(
+        encoded = self._run(
+            lambda: model.encode_document(
                 inputs, prompt="", batch_size=len(inputs), normalize_embeddings=True, convert_to_numpy=True
             )
+        )
         return np.asarray(encoded, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
         model = self.transformer
-        with self._use:
-            encoded = model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
+        encoded = self._run(lambda: model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True))
         return np.asarray(encoded, dtype=np.float32)[0]
 
 

@@ -32,9 +32,14 @@ SPAN_STARTS = 4  # candidate starts followed to their ends (by their first token
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Rows of logits as log-probabilities (float64)."""
-    logits = logits.astype(np.float64)
+    return logits.astype(np.float64) - log_normalizers(logits)[:, None]
+
+
+def log_normalizers(logits: np.ndarray) -> np.ndarray:
+    """log(sum(exp(row))) of each row of logits (float64): a row's log-probabilities are its logits minus this.
+    Reading a few entries this way spares a whole float64 copy of the rows (262k entries each for Gemma)."""
     top = logits.max(axis=1, keepdims=True)
-    return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    return top[:, 0].astype(np.float64) + np.log(np.exp(logits - top).sum(axis=1, dtype=np.float64))
 
 
 class LlamaGenerator:
@@ -115,24 +120,37 @@ class LlamaGenerator:
         context = llm.tokenize(prompt[: prompt.rindex(question.strip())].rstrip(" ").encode(), add_bos=True)
         asked = llm.tokenize(b" " + question.strip().encode(), add_bos=False)[: llm.n_batch]
         first = self._prime(context)
-        rest = self._continue(asked)
+        logits, normalizers = self._continue(asked)
         llm.n_tokens += len(asked)  # kept: answering this question reuses them
-        rows = np.vstack([first, rest[:-1]])
-        return float(rows[np.arange(len(asked)), asked].sum())
+        rest = logits[np.arange(len(asked) - 1), asked[1:]] - normalizers[:-1]
+        return float(first[asked[0]] + rest.sum())
 
     def answer_spans(
-        self, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
+        self,
+        question: str,
+        passages: Sequence[str],
+        starts: Sequence[int],
+        max_words: int,
+        min_log_probability: float = -np.inf,
     ) -> list[ScoredSpan]:
         """Candidate answers copied from the first passage, each the text from one of `starts` (character offsets)
         to a word end at most `max_words` words on, scored by log P(the model answers exactly that): the few-shot
         completion prompt continued by "1] span" and a line end. The prompt is the answer prompt, whose KV cache
-        the likelihood signal left; the best few starts by their first token are followed (one batch each)."""
+        the likelihood signal left; the best few starts by their first token are followed (one batch each).
+        A span is never likelier than its first token, so when no start's first token reaches
+        `min_log_probability` only the best start is followed (no span could reach it; the best one still comes)."""
         llm = self.llm
         with self._use:
-            return self._answer_spans(llm, question, passages, starts, max_words)
+            return self._answer_spans(llm, question, passages, starts, max_words, min_log_probability)
 
     def _answer_spans(
-        self, llm: Llama, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
+        self,
+        llm: Llama,
+        question: str,
+        passages: Sequence[str],
+        starts: Sequence[int],
+        max_words: int,
+        min_log_probability: float,
     ) -> list[ScoredSpan]:
         passage = passages[0]
         context = llm.tokenize((completion_prompt(question, passages) + "1]").encode(), add_bos=True)
@@ -146,11 +164,13 @@ class LlamaGenerator:
                 text = passage[start : following[-1][1]]
                 followed.append((start, llm.tokenize((" " + text).encode(), add_bos=False)[: llm.n_batch - 1], text))
         followed.sort(key=lambda item: -first[item[1][0]])
+        likely = [item for item in followed[:SPAN_STARTS] if first[item[1][0]] >= min_log_probability]
         scored: list[ScoredSpan] = []
-        for start, tokens, text in followed[:SPAN_STARTS]:
-            rows = np.vstack([first, self._continue(tokens)])
-            total = np.cumsum(rows[np.arange(len(tokens)), tokens])
-            stop = np.logaddexp.reduce(rows[1:, ends], axis=1)  # a line end after each token
+        for start, tokens, text in likely or followed[:1]:
+            logits, normalizers = self._continue(tokens)
+            chosen = logits[np.arange(len(tokens) - 1), tokens[1:]] - normalizers[:-1]
+            total = np.cumsum(np.concatenate([[first[tokens[0]]], chosen]))
+            stop = np.logaddexp.reduce(logits[:, ends] - normalizers[:, None], axis=1)  # a line end after each token
             pieces = [llm.detokenize([t]) for t in tokens]
             offsets = np.cumsum([len(p) for p in pieces])
             encoded = (" " + text).encode()
@@ -177,17 +197,19 @@ class LlamaGenerator:
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
         return log_softmax(logits[None, :])[0]
 
-    def _continue(self, tokens: list[int]) -> np.ndarray:
-        """Log-probabilities of the token after each of `tokens`, read after the evaluated context (which stays as
-        it was: llm.n_tokens is not advanced). One llama.cpp batch with logits for every token: llama-cpp-python's
-        public eval keeps only the last row unless the context keeps all of them (n_ctx x 262k floats for Gemma)."""
+    def _continue(self, tokens: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of the token after each of `tokens` and their rows' log-normalizers (see log_normalizers), read
+        after the evaluated context (which stays as it was: llm.n_tokens is not advanced). One llama.cpp batch
+        with logits for every token: llama-cpp-python's public eval keeps only the last row unless the context
+        keeps all of them (n_ctx x 262k floats for Gemma). The logits are llama.cpp's buffer: read them before
+        the next call."""
         llm = self.llm
         llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
         llm._batch.set_batch(batch=tokens, n_past=llm.n_tokens, logits_all=True)
         llm._ctx.decode(llm._batch)
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), llm.n_vocab()))
         llm.input_ids[llm.n_tokens : llm.n_tokens + len(tokens)] = tokens
-        return log_softmax(logits)
+        return logits, log_normalizers(logits)
 
     def stream(self, question: str, passages: Sequence[str], language: str) -> Iterator[str]:
         """Pieces of the answer as the model writes them."""
