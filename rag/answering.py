@@ -158,10 +158,9 @@ class Assistant:
         """The best evidence quoted; when the model is sure of the span that answers, that span first, in bold,
         and only the sentence that holds it quoted (its neighbour stays in the passage, as context). The span is
         asked for with the question's own words (a follow-up's context would make the model less sure)."""
-        threshold = self.index.settings.answer.span_min_confidence
-        span = answer_span(question, evidence, self.generator, threshold)
+        span = answer_span(question, evidence, self.generator)
         finish = {"question": question, "language": language, "hits": hits}
-        if span is None or span.confidence < threshold:
+        if span is None or span.confidence < self.index.settings.answer.span_min_confidence:
             quoted = self._answer(extractive(evidence, language), method, prompt_tokens, evidence=evidence, **finish)
             return replace(quoted, best_span=span)
         start, end = sentence_holding(evidence[0], span)

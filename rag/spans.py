@@ -28,16 +28,13 @@ def span_starts(text: str) -> list[int]:
     return starts
 
 
-def answer_span(
-    question: str, evidence: Sequence[Evidence], generator: Generator, min_confidence: float = float("-inf")
-) -> Span | None:
+def answer_span(question: str, evidence: Sequence[Evidence], generator: Generator) -> Span | None:
     """The most likely answer copied from the best evidence (shown to the model as [1] of all the evidence)
-    that says something the question does not. Below `min_confidence` (the span would not be shown) the model
-    may look at fewer candidates: the span is then its best guess, for reading a follow-up with."""
+    that says something the question does not."""
     asked = content_terms(question)
     best = evidence[0]
     texts = [e.text for e in evidence]
-    scored = generator.answer_spans(question, texts, span_starts(best.text), MAX_SPAN_WORDS, min_confidence)
+    scored = generator.answer_spans(question, texts, span_starts(best.text), MAX_SPAN_WORDS)
     for candidate in scored:
         text = best.text[candidate.start : candidate.end]
         if content_terms(text) - asked:

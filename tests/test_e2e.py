@@ -371,26 +371,19 @@ def test_question_is_likelier_after_the_passage_that_answers_it():
     assert generator.question_likelihood_gain(question, answering) == pytest.approx(gain, abs=1e-3)
 
 
-def test_answer_spans_copy_the_answer_and_a_threshold_keeps_every_span_that_reaches_it():
-    """Span scoring with the real LLM: the year is the likeliest answer copied from the passage, and asking only
-    for spans above a log-probability (fewer starts followed) keeps every span that reaches it. Scores move by up
-    to about 0.1 with the KV cache's state (llama.cpp's kernels depend on the batch), hence the margins."""
+def test_answer_spans_copy_the_answer_from_the_passage():
+    """Span scoring with the real LLM: the year is the likeliest answer copied from the passage, well ahead of
+    the next candidate (scores move by up to about 0.1 with the KV cache's state: llama.cpp's kernels depend on
+    the batch), and scoring again gives it again."""
     generator = Generator(ModelSettings(), AnswerSettings())
     question = "في أي عام افتتح متحف اللوفر للجمهور؟"
     passage = "افتتح متحف اللوفر أبوابه للجمهور عام 1793 بعد الثورة الفرنسية، وهو اليوم أكثر المتاحف زيارة."
-    starts = span_starts(passage)
-    every = generator.answer_spans(question, [passage], starts, MAX_SPAN_WORDS)
-    best = every[0]
-    assert passage[best.start : best.end] == "1793" and best.log_probability > every[1].log_probability + 0.5
-    threshold = best.log_probability - 3.0
-    kept = {(s.start, s.end): s.log_probability for s in generator.answer_spans(
-        question, [passage], starts, MAX_SPAN_WORDS, threshold
-    )}  # fmt: skip
-    clearly_above = {(s.start, s.end): s.log_probability for s in every if s.log_probability >= threshold + 0.3}
-    assert {span: kept.get(span) for span in clearly_above} == pytest.approx(clearly_above, abs=0.15)
-    # Nothing can reach a threshold above the best span: only the best start is followed, and it still leads.
-    unreachable = generator.answer_spans(question, [passage], starts, MAX_SPAN_WORDS, best.log_probability + 1.0)
-    assert (unreachable[0].start, unreachable[0].end) == (best.start, best.end)
+    scored = generator.answer_spans(question, [passage], span_starts(passage), MAX_SPAN_WORDS)
+    best = scored[0]
+    assert passage[best.start : best.end] == "1793" and best.log_probability > scored[1].log_probability + 0.5
+    again = generator.answer_spans(question, [passage], span_starts(passage), MAX_SPAN_WORDS)[0]
+    assert (again.start, again.end) == (best.start, best.end)
+    assert again.log_probability == pytest.approx(best.log_probability, abs=0.15)
 
 
 POISONED_PAGE = """<html><body><article><h1>بيان وزارة الزراعة</h1>

@@ -51,15 +51,9 @@ class Generator(Protocol):
         ...
 
     def answer_spans(
-        self,
-        question: str,
-        passages: Sequence[str],
-        starts: Sequence[int],
-        max_words: int,
-        min_log_probability: float = float("-inf"),
+        self, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
     ) -> list[ScoredSpan]:
-        """Candidate answers copied from the first passage, best first (empty when the model cannot score them).
-        Every span that reaches `min_log_probability` is among them; below it, the model may score fewer."""
+        """Candidate answers copied from the first passage, best first (empty when the model cannot score them)."""
         ...
 
 

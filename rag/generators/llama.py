@@ -126,31 +126,18 @@ class LlamaGenerator:
         return float(first[asked[0]] + rest.sum())
 
     def answer_spans(
-        self,
-        question: str,
-        passages: Sequence[str],
-        starts: Sequence[int],
-        max_words: int,
-        min_log_probability: float = -np.inf,
+        self, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
     ) -> list[ScoredSpan]:
         """Candidate answers copied from the first passage, each the text from one of `starts` (character offsets)
         to a word end at most `max_words` words on, scored by log P(the model answers exactly that): the few-shot
         completion prompt continued by "1] span" and a line end. The prompt is the answer prompt, whose KV cache
-        the likelihood signal left; the best few starts by their first token are followed (one batch each).
-        A span is never likelier than its first token, so when no start's first token reaches
-        `min_log_probability` only the best start is followed (no span could reach it; the best one still comes)."""
+        the likelihood signal left; the best few starts by their first token are followed (one batch each)."""
         llm = self.llm
         with self._use:
-            return self._answer_spans(llm, question, passages, starts, max_words, min_log_probability)
+            return self._answer_spans(llm, question, passages, starts, max_words)
 
     def _answer_spans(
-        self,
-        llm: Llama,
-        question: str,
-        passages: Sequence[str],
-        starts: Sequence[int],
-        max_words: int,
-        min_log_probability: float,
+        self, llm: Llama, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
     ) -> list[ScoredSpan]:
         passage = passages[0]
         context = llm.tokenize((completion_prompt(question, passages) + "1]").encode(), add_bos=True)
@@ -164,9 +151,8 @@ class LlamaGenerator:
                 text = passage[start : following[-1][1]]
                 followed.append((start, llm.tokenize((" " + text).encode(), add_bos=False)[: llm.n_batch - 1], text))
         followed.sort(key=lambda item: -first[item[1][0]])
-        likely = [item for item in followed[:SPAN_STARTS] if first[item[1][0]] >= min_log_probability]
         scored: list[ScoredSpan] = []
-        for start, tokens, text in likely or followed[:1]:
+        for start, tokens, text in followed[:SPAN_STARTS]:
             logits, normalizers = self._continue(tokens)
             chosen = logits[np.arange(len(tokens) - 1), tokens[1:]] - normalizers[:-1]
             total = np.cumsum(np.concatenate([[first[tokens[0]]], chosen]))

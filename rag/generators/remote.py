@@ -182,12 +182,7 @@ class RemoteGenerator:
         return float(sum(asked))
 
     def answer_spans(
-        self,
-        question: str,
-        passages: Sequence[str],
-        starts: Sequence[int],
-        max_words: int,
-        min_log_probability: float = float("-inf"),
+        self, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
     ) -> list[ScoredSpan]:
         """Empty: scoring every candidate span needs the model's token-level log-probabilities after each prefix,
         which only the in-process model gives cheaply; with a server the answer shows no span first."""
