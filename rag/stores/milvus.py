@@ -412,11 +412,8 @@ def _copies_json(article: Article) -> str:
 class MilvusStore:
     """One view of a Milvus index: the articles' active versions as of `generation`, searched in Milvus.
 
-    Article details are fetched for the articles that hits come from (and kept), chunk rows as hits need them
-    (and kept); the cosines and BM25 scores a search returns are kept for the fusion and the hits of the same
-    query, saving round trips."""
-
-    CHUNK_FIELDS = ("article_id", "version", "text", "start", "end")
+    Article details are fetched for the articles that hits come from (and kept); the cosines and BM25 scores a
+    search returns are kept for the fusion and the hits of the same query, saving round trips."""
 
     def __init__(self, engine: MilvusEngine, generation: str, manifest: Manifest, entries: dict[str, Entry]) -> None:
         self.engine = engine
@@ -426,7 +423,6 @@ class MilvusStore:
         self._entries = entries
         self.size = sum(entry[1] for entry in entries.values())  # chunks searched (a view does not change)
         self._details: dict[str, dict[str, Any]] = {}
-        self._chunks: dict[int, dict[str, Any]] = {}  # chunk rows returned by the latest searches
         self._cosines: tuple[bytes, dict[int, float]] = (b"", {})  # the latest query vector's dense scores
         self._bm25: tuple[str, dict[int, float]] = ("", {})  # the latest query's BM25 scores
         self._idf: dict[str, float] = {}
@@ -538,15 +534,10 @@ class MilvusStore:
     def hits(self, scored: Sequence[tuple[int, float]], similarity: dict[int, float]) -> list[Hit]:
         if not scored:
             return []
-        cache = self._chunks
-        rows = {i: cache[i] for i, _ in scored if i in cache}
-        missing = [i for i, _ in scored if i not in rows]
-        if missing:
-            fetched = self.client.get(self.engine.chunks, ids=missing, output_fields=list(self.CHUNK_FIELDS))
-            rows.update({int(r["id"]): r for r in fetched})
+        fields = ["article_id", "text", "start", "end"]
+        fetched = self.client.get(self.engine.chunks, ids=[i for i, _ in scored], output_fields=fields)
+        rows = {int(r["id"]): r for r in fetched}
         details = self._article_details({r["article_id"] for r in rows.values()})
-        if len(cache) > 10_000:  # a long-lived view: keep the cache small
-            self._chunks = {}
         hits = []
         for i, score in scored:
             row = rows.get(i)
