@@ -1,9 +1,14 @@
-"""Fit the abstention model: the signals of rag/answerability.py for each question with its gold passage
-present and left out, a logistic regression on one slice of the questions, its intercept shifted so
-that false abstention on that slice is the cap, scored on another slice. Prints the weights for
-`answer.abstention_weights`.
+"""Fit the abstention model and check that it transfers: the signals of rag/answerability.py for each
+question with its gold passage present and left out, on several QA sets; a logistic regression whose
+intercept is shifted so that false abstention on its training questions is the cap; scored in-dataset
+(two folds of a set) and out of dataset (fitted on the other sets only). Abstention is reported on all
+gold-out questions and on the really unanswerable ones (no other passage holds a gold answer, by string
+match after Arabic normalisation). Prints the weights for `answer.abstention_weights`.
 
-    python bench/abstention_signal.py [--set xquad_ar] [--train 200:400] [--test 0:200] [--cap 0.10]
+Only questions in the articles' language go through this model (English questions over Arabic articles
+use the evidence score alone, `answer.min_evidence_cross_lingual`), so the sets are Arabic ones.
+
+    python bench/abstention_signal.py [--sets xquad_ar,arcd_train] [--questions 0:200] [--cap 0.10]
         [--save signals.json | --load signals.json]
 """
 
@@ -11,103 +16,160 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import astuple, fields
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from rag import Assistant, Settings
 from rag.answerability import Signals
-from rag.evaluate import gold_article_id, read_jsonl, temporary_index
+from rag.evaluate import answer_found_elsewhere, gold_article_id, read_jsonl, temporary_index
+from rag.types import Scope
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NAMES = [f.name for f in fields(Signals)]
+SUBSETS = ([0], [0, 2], [0, 1, 2], [0, 1, 2, 3])  # signal columns tried, the last the shipped model
+
+
+@dataclass
+class SetSignals:
+    """One QA set's signal rows (NaN: no evidence at all, a sure abstention) and its label check."""
+
+    present: np.ndarray  # gold passage indexed
+    absent: np.ndarray  # gold passage left out
+    elsewhere: np.ndarray  # another passage holds a gold answer: left out, the question is still answerable
+
+    def rows(self, which: np.ndarray) -> SetSignals:
+        return SetSignals(self.present[which], self.absent[which], self.elsewhere[which])
+
+    def columns(self, which: list[int]) -> SetSignals:
+        return SetSignals(self.present[:, which], self.absent[:, which], self.elsewhere)
 
 
 def signal_rows(assistant: Assistant, questions: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Signals with the gold passage present and left out (no evidence at all: -inf logit, a sure abstention)."""
+    """Signals with the gold passage present and left out."""
     present, absent = [], []
     for q in questions:
-        for rows, hidden in ((present, frozenset()), (absent, frozenset({gold_article_id(q["passage_id"])}))):
+        for rows, hidden in (
+            (present, Scope()),
+            (absent, Scope(exclude=frozenset({gold_article_id(q["passage_id"])}))),
+        ):
             evidence = assistant.evidence(q["question"], assistant.retrieve(q["question"], hidden))
             rows.append(astuple(assistant.signals(q["question"], evidence)) if evidence else (np.nan,) * len(NAMES))
-    return np.array(present), np.array(absent)
+    return np.array(present, dtype=float), np.array(absent, dtype=float)
 
 
-def measure(name: str, train: str, test: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Signals of the train and test slices of a QA set, over an index of its passages."""
+def measure(name: str, spec: str) -> SetSignals:
+    """Signals of a slice of a QA set's questions, over an index of all its passages."""
     passages = read_jsonl(SHARED / f"eval/{name}/passages.jsonl")
-    questions = read_jsonl(SHARED / f"eval/{name}/questions.jsonl")
+    questions = read_jsonl(SHARED / f"eval/{name}/questions.jsonl")[slice(*map(int, spec.split(":")))]
     with temporary_index(Settings(), passages) as index:
-        assistant = Assistant(index)
-        return {
-            part: signal_rows(assistant, questions[slice(*map(int, spec.split(":")))])
-            for part, spec in (("train", train), ("test", test))
-        }
+        present, absent = signal_rows(Assistant(index), questions)
+        return SetSignals(present, absent, np.array(answer_found_elsewhere(index, questions)))
 
 
-def fit(present: np.ndarray, absent: np.ndarray, cap: float) -> np.ndarray:
-    """Weights (intercept first) of a logistic regression, shifted to abstain on `cap` of `present`."""
+def logits(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The model's logit of each row (-inf for a question without evidence)."""
+    values = weights[0] + np.nan_to_num(rows) @ weights[1:]
+    return np.where(np.isnan(rows).any(axis=1), -np.inf, values)
+
+
+def fit(train: list[SetSignals], cap: float) -> np.ndarray:
+    """Weights (intercept first) of a logistic regression on the pooled sets, each weighed equally, shifted so
+    that each set abstains on at most `cap` of its gold-present questions."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    x = np.r_[present, absent]
+    x = np.concatenate([np.r_[s.present, s.absent] for s in train])
+    y = np.concatenate([np.r_[np.ones(len(s.present)), np.zeros(len(s.absent))] for s in train])
+    w = np.concatenate(
+        [np.r_[np.full(len(s.present), 1 / len(s.present)), np.full(len(s.absent), 1 / len(s.absent))] for s in train]
+    )
+    w *= len(w) / w.sum()  # mean 1: the regularisation of an unweighted fit
     keep = ~np.isnan(x).any(axis=1)
-    y = np.r_[np.ones(len(present)), np.zeros(len(absent))]
     scaler = StandardScaler().fit(x[keep])
-    model = LogisticRegression(C=1.0).fit(scaler.transform(x[keep]), y[keep])
+    model = LogisticRegression(C=1.0).fit(scaler.transform(x[keep]), y[keep], sample_weight=w[keep])
     slopes = model.coef_[0] / scaler.scale_
     intercept = model.intercept_[0] - float(slopes @ scaler.mean_)
-    logits = intercept + np.nan_to_num(present, nan=-np.inf) @ slopes
-    return np.r_[intercept - np.quantile(logits, cap), slopes]
+    weights = np.r_[intercept, slopes]
+    return weights - np.r_[min(np.quantile(logits(weights, s.present), cap) for s in train), np.zeros(len(slopes))]
 
 
-def rates(weights: np.ndarray, present: np.ndarray, absent: np.ndarray) -> tuple[float, float]:
-    """(false abstention with the gold passage present, abstention with it left out)."""
+def rates(weights: np.ndarray, s: SetSignals) -> tuple[float, float, float]:
+    """(false abstention with the gold passage present, abstention with it left out, abstention on the really
+    unanswerable questions)."""
+    return abstention_rates(logits(weights, s.present), logits(weights, s.absent), s.elsewhere)
 
-    def abstains(rows: np.ndarray) -> np.ndarray:
-        return ~(weights[0] + np.nan_to_num(rows, nan=-1e9) @ weights[1:] >= 0)
 
-    return float(abstains(present).mean()), float(abstains(absent).mean())
+def abstention_rates(present: np.ndarray, absent: np.ndarray, elsewhere: np.ndarray) -> tuple[float, float, float]:
+    """The three rates from the logits of each question with its gold passage present and left out."""
+    left_out = absent < 0
+    return float((present < 0).mean()), float(left_out.mean()), float(left_out[~elsewhere].mean())
+
+
+def folds(s: SetSignals, cap: float) -> tuple[float, float, float]:
+    """In-dataset rates: each half of the set scored by a model fitted on the other half."""
+    first = np.arange(len(s.present)) < len(s.present) // 2
+    present, absent = np.empty(len(first)), np.empty(len(first))
+    for test in (first, ~first):
+        weights = fit([s.rows(~test)], cap)
+        present[test], absent[test] = logits(weights, s.present[test]), logits(weights, s.absent[test])
+    return abstention_rates(present, absent, s.elsewhere)
+
+
+def report(sets: dict[str, SetSignals], cap: float) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    print(f"false abstention cap {cap}; abstention with the gold passage left out: all / really unanswerable")
+    for name, s in sets.items():
+        for kind, absent in (("all gold-out", s.absent), ("really unanswerable", s.absent[~s.elsewhere])):
+            labels = np.r_[np.ones(len(s.present)), np.zeros(len(absent))]
+            rows = np.nan_to_num(np.r_[s.present, absent], nan=-1e9)
+            aucs = ", ".join(f"{n} {roc_auc_score(labels, rows[:, j]):.3f}" for j, n in enumerate(NAMES))
+            print(f"{name}: {len(s.present)} questions, {len(absent)} {kind}; ROC AUC {aucs}")
+    shipped = np.array(Settings().answer.abstention_weights)
+    print(f"\n{'signals':54s} {'scored on':12s} {'fitted on':20s} {'false':>6s} {'abst':>6s} {'really':>6s}  weights")
+    for columns in SUBSETS:
+        label = " + ".join(NAMES[j] for j in columns)
+        every = {name: s.columns(columns) for name, s in sets.items()}
+        for name, s in every.items():
+            rows = [("two folds of itself", folds(s, cap), None)]
+            others = [o for o_name, o in every.items() if o_name != name]
+            if others:
+                weights = fit(others, cap)
+                rows.append(("the other sets only", rates(weights, s), weights))
+            if columns == SUBSETS[-1]:
+                rows.append(("shipped weights", rates(shipped, sets[name]), shipped))
+            for fitted_on, (false, abst, really), weights in rows:
+                shown = "" if weights is None else f"  ({', '.join(f'{w:.4g}' for w in weights)})"
+                print(f"{label:54s} {name:12s} {fitted_on:20s} {false:6.3f} {abst:6.3f} {really:6.3f}{shown}")
+        pooled = fit(list(every.values()), cap)
+        figures = " ".join(f"{name} {'/'.join(f'{r:.3f}' for r in rates(pooled, s))}" for name, s in every.items())
+        print(f"{label:54s} {'fitted on all, in sample:':33s} {figures}  ({', '.join(f'{w:.4g}' for w in pooled)})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--set", default="xquad_ar")
-    parser.add_argument("--train", default="200:400")
-    parser.add_argument("--test", default="0:200")
+    parser.add_argument("--sets", default="xquad_ar,arcd_train", help="comma-separated folders of ../shared/eval")
+    parser.add_argument("--questions", default="0:200", help="slice of each set's questions")
     parser.add_argument("--cap", type=float, default=0.10)
     parser.add_argument("--save", type=Path, help="keep the signals as JSON")
     parser.add_argument("--load", type=Path, help="fit on signals kept by --save instead of measuring them")
     args = parser.parse_args()
     if args.load:
-        rows = {k: (np.array(v[0]), np.array(v[1])) for k, v in json.loads(args.load.read_text()).items()}
+        kept = json.loads(args.load.read_text())
+        sets = {
+            k: SetSignals(
+                *(np.array(v[f], dtype=float if f != "elsewhere" else bool) for f in ("present", "absent", "elsewhere"))
+            )
+            for k, v in kept.items()
+        }
     else:
-        rows = measure(args.set, args.train, args.test)
+        sets = {name: measure(name, args.questions) for name in args.sets.split(",")}
     if args.save:
-        args.save.write_text(json.dumps({k: [v[0].tolist(), v[1].tolist()] for k, v in rows.items()}))
-    from sklearn.metrics import roc_auc_score
-
-    (train_present, train_absent), (test_present, test_absent) = rows["train"], rows["test"]
-    labels = np.r_[np.ones(len(test_present)), np.zeros(len(test_absent))]
-    test = np.nan_to_num(np.r_[test_present, test_absent], nan=-1e9)
-    print(f"{args.set}: fitted on questions {args.train}, scored on {args.test}; false abstention cap {args.cap}")
-    print(
-        "test ROC AUC of each signal: "
-        + ", ".join(f"{n} {roc_auc_score(labels, test[:, j]):.3f}" for j, n in enumerate(NAMES))
-    )
-    print(
-        f"{'signals':52s} {'train false':>11s} {'train abst':>10s} {'test false':>10s} {'test abst':>9s} {'test AUC':>8s}  weights"
-    )
-    for chosen in ([0], [0, 2], [0, 1, 2], [0, 1, 2, 3]):
-        weights = np.zeros(len(NAMES) + 1)
-        weights[[0, *(j + 1 for j in chosen)]] = fit(train_present[:, chosen], train_absent[:, chosen], args.cap)
-        train_rates, test_rates = rates(weights, *rows["train"]), rates(weights, *rows["test"])
-        auc = roc_auc_score(labels, weights[0] + test @ weights[1:])
-        print(
-            f"{' + '.join(NAMES[j] for j in chosen):52s} {train_rates[0]:11.3f} {train_rates[1]:10.3f} "
-            f"{test_rates[0]:10.3f} {test_rates[1]:9.3f} {auc:8.3f}  ({', '.join(f'{w:.4g}' for w in weights)})"
-        )
+        kept = {k: {f: getattr(s, f).tolist() for f in ("present", "absent", "elsewhere")} for k, s in sets.items()}
+        args.save.write_text(json.dumps(kept))
+    report(sets, args.cap)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ class ModelSettings(BaseModel):
     )
     embedding_cache: Path | None = Field(
         DEFAULT_CACHE / "embeddings",
-        description="Document embeddings by (model, dtype, text hash), shared by `rag index` and `rag eval`; None: off.",
+        description="Document embeddings by (model, dtype, text hash), shared by `rag index` and `rag eval` (which "
+        "keeps its questions' vectors there too; a user's questions never are); None: off.",
     )
     llm: str = Field(
         "gemma-3-270m",

@@ -55,11 +55,16 @@ class EmbeddingCache:
 class Embedder:
     """Encodes queries and documents; `name` and `dimension` identify it in the index manifest."""
 
-    def __init__(self, settings: ModelSettings, model: EmbeddingModel | None = None) -> None:
+    def __init__(
+        self, settings: ModelSettings, model: EmbeddingModel | None = None, keep_queries: bool = False
+    ) -> None:
         self._settings = settings
         self.model = model or load_embedding_model(settings)
         self._cache: EmbeddingCache | None = None
         self._caching = True  # off inside `uncached()`; no folder in the settings: no cache at all
+        # Query vectors go to the cache file too only for evaluation, whose questions recur run after run; a
+        # user's questions are never written to disk.
+        self.keep_queries = keep_queries
         self.documents_encoded = 0  # texts actually run through the model (cache misses)
 
     @property
@@ -142,5 +147,13 @@ class Embedder:
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one embedder per process; repeated queries are common
     def encode_query(self, text: str) -> np.ndarray:
-        """One unit vector (float32) using the model's query prompt."""
-        return self.model.encode_query(text)
+        """One unit vector (float32) using the model's query prompt (from the cache file with `keep_queries`)."""
+        cache = self.cache if self.keep_queries else None
+        if cache is None:
+            return self.model.encode_query(text)
+        key = EmbeddingCache.key(f"query\x1f{text}")
+        if (kept := cache.get([key]).get(key)) is not None:
+            return kept.copy()
+        vector = self.model.encode_query(text)
+        cache.put([key], vector[None, :])
+        return vector
