@@ -43,7 +43,13 @@ class Assistant:
         relevant = [with_previous_sentence(h, self.index.article_text(h.article_id)) for h in relevant]
         answer = settings.answer
         ranked = rank_evidence(
-            question, relevant, self.index.embedder, answer.evidence_lexical_weight, answer.evidence_window, follow_up
+            question,
+            relevant,
+            self.index.embedder,
+            answer.evidence_lexical_weight,
+            answer.evidence_window,
+            follow_up,
+            answer.evidence_rank_cost,
         )
         # A small model tends to answer from any sentence it is shown: show only close contenders.
         close = [e for e in ranked if e.score >= ranked[0].score - answer.evidence_margin] if ranked else []

@@ -1,8 +1,10 @@
-"""rag/evidence.py: passages widened by the sentence before them."""
+"""rag/evidence.py: passages widened by the sentence before them; evidence ranked with its passage's rank."""
 
 from __future__ import annotations
 
-from rag.evidence import split_evidence, with_previous_sentence
+import pytest
+
+from rag.evidence import rank_evidence, split_evidence, with_previous_sentence
 from rag.types import Hit
 
 ARTICLE = (
@@ -38,3 +40,15 @@ def test_a_sentence_longer_than_the_reach_is_not_cut():
     start = long_article.index("الجملة")
     hit = Hit(0, 1.0, 0.5, long_article[start:], "b.txt", "t", "b.txt", start, len(long_article))
     assert with_previous_sentence(hit, long_article, reach=500) == hit
+
+
+def test_a_passage_further_down_the_hits_wins_only_by_more_than_its_rank_cost(fake_embedder):
+    question = "متى تبدأ القمة في ميامي"
+    first = Hit(0, 0.9, 0.6, "تبدأ القمة في ميامي غدا.", "a.txt", "t", "a.txt", 0, 24)
+    second = Hit(1, 0.8, 0.5, "تبدأ القمة في ميامي غدا.", "b.txt", "t", "b.txt", 0, 24)  # the same words
+    for hits in ([first, second], [second, first]):  # a tie: the passage ranked first by retrieval wins
+        ranked = rank_evidence(question, hits, fake_embedder, 0.3, rank_cost=0.02)
+        assert ranked[0].hit is hits[0] and ranked[0].score - ranked[1].score == pytest.approx(0.02)
+    weaker = Hit(0, 0.9, 0.6, "قال المتحدث إن الطقس معتدل.", "c.txt", "t", "c.txt", 0, 27)
+    ranked = rank_evidence(question, [weaker, second], fake_embedder, 0.3, rank_cost=0.02)
+    assert ranked[0].hit is second  # a clearly better sentence still wins from the second passage

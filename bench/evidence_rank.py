@@ -1,0 +1,84 @@
+"""Does the passage's retrieval rank help choose the evidence? For each question (gold passage indexed), every
+candidate sentence run of the relevant passages with its evidence score and its passage's rank; for each
+`answer.evidence_rank_cost`, the share of questions whose best evidence comes from the gold passage, from a
+passage holding a gold answer, and is itself a sentence holding one. Each cost is chosen on one set and read
+on the others (leave one dataset out).
+
+    python bench/evidence_rank.py [--sets xquad_ar,arcd_train] [--limit 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from rag import Assistant, Settings
+from rag.evaluate import contains_answer, gold_article_id, read_jsonl, temporary_index
+from rag.evidence import rank_evidence, with_previous_sentence
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+COSTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+
+
+def candidates(name: str, limit: int) -> list[np.ndarray]:
+    """Per question, rows of (evidence score, passage rank, from the gold passage, passage holds an answer,
+    sentence holds an answer) for every candidate."""
+    questions = read_jsonl(SHARED / f"eval/{name}/questions.jsonl", limit)
+    found = []
+    with temporary_index(Settings(), read_jsonl(SHARED / f"eval/{name}/passages.jsonl")) as index:
+        assistant, answer = Assistant(index), index.settings.answer
+        for q in questions:
+            hits = [h for h in assistant.retrieve(q["question"]) if h.similarity >= index.settings.retrieval.min_score]
+            hits = [with_previous_sentence(h, index.article_text(h.article_id)) for h in hits[: answer.passages]]
+            ranked = rank_evidence(
+                q["question"], hits, index.embedder, answer.evidence_lexical_weight, answer.evidence_window
+            )
+            place = {(h.article_id, h.chunk_id): i for i, h in enumerate(hits)}
+            gold = gold_article_id(q["passage_id"])
+            found.append(
+                np.array(
+                    [
+                        (
+                            e.score,
+                            place[e.hit.article_id, e.hit.chunk_id],
+                            e.hit.article_id == gold,
+                            contains_answer(e.hit.text, q["answers"]),
+                            contains_answer(e.text, q["answers"]),
+                        )
+                        for e in ranked
+                    ],
+                    dtype=float,
+                ).reshape(-1, 5)
+            )
+    return found
+
+
+def shares(questions: list[np.ndarray], cost: float) -> np.ndarray:
+    """(gold passage, passage with an answer, sentence with an answer) shares of the best evidence at `cost`."""
+    best = [rows[np.argmax(rows[:, 0] - cost * rows[:, 1])] for rows in questions if len(rows)]
+    return np.mean([row[2:] for row in best], axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default="xquad_ar,arcd_train")
+    parser.add_argument("--limit", type=int, default=300, help="first questions of each set")
+    args = parser.parse_args()
+    sets = {name: candidates(name, args.limit) for name in args.sets.split(",")}
+    figures = {name: {cost: shares(questions, cost) for cost in COSTS} for name, questions in sets.items()}
+    print(f"best evidence of the first {args.limit} questions: from the gold passage / a passage with an answer / "
+          "a sentence with an answer")  # fmt: skip
+    print(f"{'rank cost':>9s}  " + "  ".join(f"{name:>24s}" for name in sets))
+    for cost in COSTS:
+        print(f"{cost:9.2f}  " + "  ".join(f"{' / '.join(f'{v:.3f}' for v in figures[n][cost]):>24s}" for n in sets))
+    for name in sets:
+        for other in (o for o in sets if o != name):
+            chosen = max(COSTS, key=lambda cost: (figures[other][cost][0], -cost))
+            gold, passage, sentence = figures[name][chosen]
+            print(f"{name}: cost {chosen} chosen on {other} gives {gold:.3f} / {passage:.3f} / {sentence:.3f}")
+
+
+if __name__ == "__main__":
+    main()
