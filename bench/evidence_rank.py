@@ -1,5 +1,5 @@
 """Does the passage's retrieval rank help choose the evidence? For each question (gold passage indexed), every
-candidate sentence run of the relevant passages with its evidence score and its passage's rank; for each
+candidate sentence run of the relevant passages with its evidence score and its article's retrieval rank; for each
 `answer.evidence_rank_cost`, the share of questions whose best evidence comes from the gold passage, from a
 passage holding a gold answer, and is itself a sentence holding one. Each cost is chosen on one set and read
 on the others (leave one dataset out).
@@ -23,7 +23,7 @@ COSTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 def candidates(name: str, limit: int) -> list[np.ndarray]:
-    """Per question, rows of (evidence score, passage rank, from the gold passage, passage holds an answer,
+    """Per question, rows of (evidence score, article rank, from the gold passage, passage holds an answer,
     sentence holds an answer) for every candidate."""
     questions = read_jsonl(SHARED / f"eval/{name}/questions.jsonl", limit)
     found = []
@@ -35,14 +35,14 @@ def candidates(name: str, limit: int) -> list[np.ndarray]:
             ranked = rank_evidence(
                 q["question"], hits, index.embedder, answer.evidence_lexical_weight, answer.evidence_window
             )
-            place = {(h.article_id, h.chunk_id): i for i, h in enumerate(hits)}
+            articles = list(dict.fromkeys(h.article_id for h in hits))  # rank of each article (best chunk)
             gold = gold_article_id(q["passage_id"])
             found.append(
                 np.array(
                     [
                         (
                             e.score,
-                            place[e.hit.article_id, e.hit.chunk_id],
+                            articles.index(e.hit.article_id),
                             e.hit.article_id == gold,
                             contains_answer(e.hit.text, q["answers"]),
                             contains_answer(e.text, q["answers"]),

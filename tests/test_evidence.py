@@ -52,3 +52,11 @@ def test_a_passage_further_down_the_hits_wins_only_by_more_than_its_rank_cost(fa
     weaker = Hit(0, 0.9, 0.6, "قال المتحدث إن الطقس معتدل.", "c.txt", "t", "c.txt", 0, 27)
     ranked = rank_evidence(question, [weaker, second], fake_embedder, 0.3, rank_cost=0.02)
     assert ranked[0].hit is second  # a clearly better sentence still wins from the second passage
+
+
+def test_chunks_of_one_article_share_its_rank(fake_embedder):
+    question = "بماذا وصف بوتين التصريحات"
+    best = Hit(4, 0.9, 0.6, "قال الأمين العام كلاما.", "a.txt", "t", "a.txt", 0, 23)
+    next_chunk = Hit(5, 0.8, 0.5, "وصف بوتين التصريحات بأنها هراء.", "a.txt", "t", "a.txt", 24, 54)
+    ranked = rank_evidence(question, [best, next_chunk], fake_embedder, 0.3, rank_cost=0.5)
+    assert ranked[0].hit is next_chunk and ranked[0].score > ranked[1].score + 0.1  # no cost within an article
