@@ -81,13 +81,14 @@ def rank_evidence(
     follow_up: str | None = None,
     rank_cost: float = 0.0,
 ) -> list[Evidence]:
-    """Non-overlapping runs of `window` sentences from the hits, best first: cosine to the question
-    mixed with content-term overlap, less `rank_cost` for each place its article stands below the first hit's
-    (the article's retrieval rank, lexical matches included, breaks near ties between articles; not across
-    languages). A run of two keeps "He called
-    these statements nonsense" together with the sentence that says whose statements they were. For a
-    follow-up, `question` is it read with the previous turn and `follow_up` its own words: the score is the
-    mean of both, so the previous turn says where to look and the follow-up what to look for."""
+    """Non-overlapping runs of `window` sentences from the hits, best first: cosine to the question mixed with
+    content-term overlap, less `rank_cost` for each place its article stands below the first hit's (the article's
+    retrieval rank, lexical matches included, breaks near ties between articles; not across languages).
+
+    A run of two keeps "He called these statements nonsense" together with the sentence that says whose
+    statements they were. For a follow-up, `question` is it read with the previous turn and `follow_up` its own
+    words: the score is the mean of both, so the previous turn says where to look and the follow-up what to
+    look for."""
     spans = split_evidence(hits, window)
     if not spans:
         return []
@@ -96,8 +97,8 @@ def rank_evidence(
     asked = [question] if follow_up is None else [question, follow_up]
     scores = np.mean([score_texts(q, texts, vectors, embedder, lexical_weight) for q in asked], axis=0)
     if not crosses_languages(question, texts):  # across languages retrieval ranks almost by cosine alone
-        articles = list(dict.fromkeys(hit.article_id for hit in hits))  # an article's chunks share its best rank
-        scores = scores - rank_cost * np.array([articles.index(hit.article_id) for hit, _, _ in spans])
+        place = {article: i for i, article in enumerate(dict.fromkeys(h.article_id for h in hits))}  # best chunk's
+        scores = scores - rank_cost * np.array([place[hit.article_id] for hit, _, _ in spans])
     chosen: list[Evidence] = []
     for (hit, start, end), text, score in sorted(zip(spans, texts, scores), key=lambda item: -item[2]):
         if not any(e.hit.article_id == hit.article_id and start < e.end and e.start < end for e in chosen):
