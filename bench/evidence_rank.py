@@ -16,7 +16,7 @@ import numpy as np
 
 from rag import Assistant, Settings
 from rag.evaluate import contains_answer, gold_article_id, read_jsonl, temporary_index
-from rag.evidence import rank_evidence, with_previous_sentence
+from rag.evidence import article_places
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 COSTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -28,21 +28,18 @@ def candidates(name: str, limit: int) -> list[np.ndarray]:
     questions = read_jsonl(SHARED / f"eval/{name}/questions.jsonl", limit)
     found = []
     with temporary_index(Settings(), read_jsonl(SHARED / f"eval/{name}/passages.jsonl")) as index:
-        assistant, answer = Assistant(index), index.settings.answer
+        assistant = Assistant(index)
         for q in questions:
-            hits = [h for h in assistant.retrieve(q["question"]) if h.similarity >= index.settings.retrieval.min_score]
-            hits = [with_previous_sentence(h, index.article_text(h.article_id)) for h in hits[: answer.passages]]
-            ranked = rank_evidence(
-                q["question"], hits, index.embedder, answer.evidence_lexical_weight, answer.evidence_window
-            )
-            articles = list(dict.fromkeys(h.article_id for h in hits))  # rank of each article (best chunk)
+            passages = assistant.passages(assistant.retrieve(q["question"]))
+            ranked = assistant.candidates(q["question"], passages, rank_cost=0.0)
+            place = article_places(passages)
             gold = gold_article_id(q["passage_id"])
             found.append(
                 np.array(
                     [
                         (
                             e.score,
-                            articles.index(e.hit.article_id),
+                            place[e.hit.article_id],
                             e.hit.article_id == gold,
                             contains_answer(e.hit.text, q["answers"]),
                             contains_answer(e.text, q["answers"]),

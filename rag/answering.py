@@ -38,22 +38,32 @@ class Assistant:
     def evidence(self, question: str, hits: Sequence[Hit], follow_up: str | None = None) -> list[Evidence]:
         """The best sentences of the relevant hits, best first (empty when none is relevant). For a follow-up,
         `question` is it read with the previous turn and `follow_up` its own words."""
+        ranked = self.candidates(question, self.passages(hits), follow_up)
+        answer = self.index.settings.answer
+        # A small model tends to answer from any sentence it is shown: show only close contenders.
+        close = [e for e in ranked if e.score >= ranked[0].score - answer.evidence_margin] if ranked else []
+        return close[: answer.evidence]
+
+    def passages(self, hits: Sequence[Hit]) -> list[Hit]:
+        """Where evidence is looked for: the relevant hits, best first, each widened by the sentence before it."""
         settings = self.index.settings
         relevant = [h for h in hits if h.similarity >= settings.retrieval.min_score][: settings.answer.passages]
-        relevant = [with_previous_sentence(h, self.index.article_text(h.article_id)) for h in relevant]
-        answer = settings.answer
-        ranked = rank_evidence(
+        return [with_previous_sentence(h, self.index.article_text(h.article_id)) for h in relevant]
+
+    def candidates(
+        self, question: str, passages: Sequence[Hit], follow_up: str | None = None, rank_cost: float | None = None
+    ) -> list[Evidence]:
+        """Every candidate sentence run of the passages, best first (`rank_cost` overrides the setting)."""
+        answer = self.index.settings.answer
+        return rank_evidence(
             question,
-            relevant,
+            passages,
             self.index.embedder,
             answer.evidence_lexical_weight,
             answer.evidence_window,
             follow_up,
-            answer.evidence_rank_cost,
+            answer.evidence_rank_cost if rank_cost is None else rank_cost,
         )
-        # A small model tends to answer from any sentence it is shown: show only close contenders.
-        close = [e for e in ranked if e.score >= ranked[0].score - answer.evidence_margin] if ranked else []
-        return close[: answer.evidence]
 
     def stream(
         self,

@@ -97,13 +97,18 @@ def rank_evidence(
     asked = [question] if follow_up is None else [question, follow_up]
     scores = np.mean([score_texts(q, texts, vectors, embedder, lexical_weight) for q in asked], axis=0)
     if not crosses_languages(question, texts):  # across languages retrieval ranks almost by cosine alone
-        place = {article: i for i, article in enumerate(dict.fromkeys(h.article_id for h in hits))}  # best chunk's
+        place = article_places(hits)
         scores = scores - rank_cost * np.array([place[hit.article_id] for hit, _, _ in spans])
     chosen: list[Evidence] = []
     for (hit, start, end), text, score in sorted(zip(spans, texts, scores), key=lambda item: -item[2]):
         if not any(e.hit.article_id == hit.article_id and start < e.end and e.start < end for e in chosen):
             chosen.append(Evidence(hit, start, end, text, float(score)))
     return chosen
+
+
+def article_places(hits: Sequence[Hit]) -> dict[str, int]:
+    """Each article's place among the hits' articles (its best chunk's), from 0."""
+    return {article: i for i, article in enumerate(dict.fromkeys(h.article_id for h in hits))}
 
 
 def score_texts(
