@@ -4,7 +4,7 @@ candidate sentence run of the relevant passages with its evidence score and its 
 passage holding a gold answer, and is itself a sentence holding one. Each cost is chosen on one set and read
 on the others (leave one dataset out).
 
-    python bench/evidence_rank.py [--sets xquad_ar,arcd_train] [--limit 300]
+    python bench/evidence_rank.py [--sets xquad_ar,xquad_en2ar,arcd_train] [--limit 5000]
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def shares(questions: list[np.ndarray], cost: float) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sets", default="xquad_ar,arcd_train")
-    parser.add_argument("--limit", type=int, default=300, help="first questions of each set")
+    parser.add_argument("--sets", default="xquad_ar,xquad_en2ar,arcd_train")
+    parser.add_argument("--limit", type=int, default=5000, help="first questions of each set (default: all)")
     args = parser.parse_args()
     sets = {name: candidates(name, args.limit) for name in args.sets.split(",")}
     figures = {name: {cost: shares(questions, cost) for cost in COSTS} for name, questions in sets.items()}
