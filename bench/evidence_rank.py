@@ -4,7 +4,7 @@ candidate sentence run of the relevant passages with its evidence score and its 
 passage holding a gold answer, and is itself a sentence holding one. Each cost is chosen on one set and read
 on the others (leave one dataset out).
 
-    python bench/evidence_rank.py [--sets xquad_ar,xquad_en2ar,arcd_train] [--limit 5000]
+    python bench/evidence_rank.py [--sets xquad_ar,xquad_en2ar,arcd_train] [--limit N]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 COSTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
-def candidates(name: str, limit: int) -> list[np.ndarray]:
+def candidates(name: str, limit: int | None) -> list[np.ndarray]:
     """Per question, rows of (evidence score, article rank, from the gold passage, passage holds an answer,
     sentence holds an answer) for every candidate."""
     questions = read_jsonl(SHARED / f"eval/{name}/questions.jsonl", limit)
@@ -61,11 +61,12 @@ def shares(questions: list[np.ndarray], cost: float) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="xquad_ar,xquad_en2ar,arcd_train")
-    parser.add_argument("--limit", type=int, default=5000, help="first questions of each set (default: all)")
+    parser.add_argument("--limit", type=int, help="only the first N questions of each set (default: all)")
     args = parser.parse_args()
     sets = {name: candidates(name, args.limit) for name in args.sets.split(",")}
     figures = {name: {cost: shares(questions, cost) for cost in COSTS} for name, questions in sets.items()}
-    print(f"best evidence of the first {args.limit} questions: from the gold passage / a passage with an answer / "
+    asked = f"the first {args.limit} questions" if args.limit else "every question"
+    print(f"best evidence of {asked}: from the gold passage / a passage with an answer / "
           "a sentence with an answer")  # fmt: skip
     print(f"{'rank cost':>9s}  " + "  ".join(f"{name:>24s}" for name in sets))
     for cost in COSTS:
