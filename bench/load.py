@@ -28,6 +28,8 @@ XQUAD = ROOT.parent / "shared/eval/xquad_ar/questions.jsonl"
 sys.path.insert(0, str(ROOT / "bench"))
 from serving import free_port
 
+from rag import Settings
+
 
 def questions() -> list[str]:
     rows = [json.loads(line) for line in SEED_QA.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -130,9 +132,10 @@ def level(url: str, clients: int, seconds: float, asked: list[str]) -> dict[str,
 
     def client(number: int) -> None:
         with httpx.Client(base_url=url, timeout=300) as http:
-            turn = number
+            turn = number  # odd clients start with a search
+            start_at = number * len(asked) // clients  # and each at its own question
             while time.monotonic() < stop:
-                question = asked[(turn // 2) % len(asked)]  # every question both asked and searched
+                question = asked[(start_at + turn // 2) % len(asked)]  # every question both asked and searched
                 started = time.perf_counter()
                 try:
                     if turn % 2 == 0:
@@ -220,6 +223,7 @@ def run(seconds: float = 60.0, clients: tuple[int, ...] = (1, 4, 16, 32)) -> dic
     finally:
         server.terminate()
         server.wait(120)
+    settings = Settings()  # what the server ran with (the same environment)
     one = levels[0]
     by_clients = {lv["clients"]: lv for lv in levels}
     return {
@@ -232,6 +236,8 @@ def run(seconds: float = 60.0, clients: tuple[int, ...] = (1, 4, 16, 32)) -> dic
             else None
         ),
         "http_peak_memory_mb": round(peak, 1),
+        "http_answer_workers": settings.server.answer_workers,
+        "http_llm_contexts": settings.models.llm_contexts,
     }
 
 

@@ -340,6 +340,10 @@ def http_section(hp: dict[str, Any]) -> list[str]:
             f"- throughput at 4 clients / at 1: {fmt(hp['http_throughput_4_over_1'], 2)} (target ≥ 1); errors other "
             f"than 429 at the most clients: {hp['http_errors_at_max_clients']} (target 0)"
         ),
+        (
+            f"- answers made at once: {hp.get('http_answer_workers', 1)} (`RAG_SERVER__ANSWER_WORKERS`), on "
+            f"{hp.get('http_llm_contexts', 1)} llama.cpp contexts (`RAG_MODELS__LLM_CONTEXTS`)"
+        ),
         f"- peak memory of the server: {fmt(hp['http_peak_memory_mb'], 0)} MB",
         "",
     ]

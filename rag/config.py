@@ -92,6 +92,14 @@ class ModelSettings(BaseModel):
         description="llama.cpp threads (None: llama-cpp-python's default, half the cores; 1 and 2 threads gave the "
         "same time to first token here, bench/trials.py).",
     )
+    llm_contexts: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="llama.cpp contexts of the model, each answering one question at a time on llm_threads threads; "
+        "the second is made when two answers overlap (about 430 MB more). On 2 cores, two contexts of one thread "
+        "made 1.7x the answers per second of one context of two threads (seed questions, in process).",
+    )
 
     @field_validator("embedding_cache", mode="before")
     @classmethod
@@ -263,12 +271,11 @@ class ServerSettings(BaseModel):
     max_files_per_upload: int = Field(20, ge=1, description="Files in one upload, at most (413).")
     max_records_per_file: int = Field(10_000, ge=1, description="Articles in one uploaded JSON/JSONL file, at most.")
     answer_workers: int = Field(
-        1,
+        2,
         ge=1,
         le=8,
-        description="Answers made at once. The LLM serves one call at a time; with two workers, calls of two answers "
-        "interleave and each loses the other's prompt from llama.cpp's KV cache (bench/load.py: throughput at 4 "
-        "clients 0.94-1.02x that of 1 client with 2 workers, 0.88-1.06x with 1; within the machine's noise).",
+        description="Answers made at once (in the HTTP API and the chat); each holds one of models.llm_contexts "
+        "while it uses the LLM, so more workers than contexts only wait there.",
     )
     search_workers: int = Field(2, ge=1, le=32, description="Searches run at once (the embedder is shared).")
     max_waiting: int = Field(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,19 @@ def test_seed_questions_answered_with_valid_citations_or_abstained(index_dir: Pa
     assert contains_answer(answer.text, question["answers"]), answer.text
     assert answer.citations and invalid_citations(answer, index) == 0
     assert any(contains_answer(c.span_text, question["answers"]) for c in answer.citations), answer.to_dict()
+
+
+def test_two_llm_contexts_answer_at_once_exactly_as_one_does(index_dir: Path, embedder: Embedder):
+    assistant = Assistant(Index(Settings(index_dir=index_dir), embedder))
+    pool = assistant.generator.contexts
+    questions = [q["question"] for q in map(json.loads, SEED_QA.read_text().splitlines())][:4]
+    alone = [assistant.ask(q).to_dict() for q in questions]
+    with pool.taken():  # the first context is busy: these answers are made on a second one
+        on_second = [assistant.ask(q).to_dict() for q in questions]
+    with ThreadPoolExecutor(2) as threads:
+        together = [a.to_dict() for a in threads.map(assistant.ask, questions * 2)]
+    assert pool.made == 2
+    assert on_second == alone and together == alone * 2
 
 
 def test_instruct_model_with_chat_template_answers_with_citations(index_dir: Path, embedder: Embedder):

@@ -4,7 +4,6 @@ token-level log-probabilities the abstention signal and the answer span read fro
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from rag.config import AnswerSettings, ModelSettings
 from rag.generators import ScoredSpan, is_word_end
+from rag.generators.contexts import ContextPool
 from rag.models import llm_location
 from rag.prompts import (
     COMPLETION_ANSWER_START,
@@ -30,6 +30,11 @@ LINE_ENDS = ("\n", "\n\n")
 SPAN_STARTS = 4  # candidate starts followed to their ends (by their first token's probability)
 
 
+def cached_prefix(llm: Llama, prompt: Sequence[int]) -> int:
+    """How many of the prompt's first tokens the context's KV cache holds already."""
+    return llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), prompt)
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Rows of logits as log-probabilities (float64)."""
     return logits.astype(np.float64) - log_normalizers(logits)[:, None]
@@ -43,48 +48,52 @@ def log_normalizers(logits: np.ndarray) -> np.ndarray:
 
 
 class LlamaGenerator:
-    """A llama.cpp model, loaded on first use; models with a chat template get chat messages."""
+    """A llama.cpp model, loaded on first use; models with a chat template get chat messages. A few contexts of
+    it (`models.llm_contexts`, made when calls overlap) let that many answers be made at once."""
 
     def __init__(self, models: ModelSettings, answer: AnswerSettings) -> None:
         self._models = models
         self._answer = answer
-        self._llm: Llama | None = None
-        self._loading = threading.Lock()  # the app loads the model in the background while it starts
         self._line_end_ids: list[int] | None = None
         # llama.cpp is not safe for concurrent calls on one context: each public method (a whole answer stream
-        # included) holds this lock, so the chat, the HTTP API and benchmarks can share one Generator.
-        self._use = threading.Lock()
+        # included) holds one context of the pool, so the chat, the HTTP API and benchmarks can share a Generator.
+        self.contexts: ContextPool[Llama] = ContextPool(self._new_context, models.llm_contexts, cached_prefix)
+
+    def _new_context(self) -> Llama:
+        from llama_cpp import Llama
+
+        path = llm_location(self._models.llm, self._models.cache_dir)
+        log.info("loading LLM %s", path)
+        llm = Llama(
+            model_path=str(path),
+            n_ctx=self._models.llm_context,
+            n_threads=self._models.llm_threads,
+            verbose=False,
+        )
+        if not llm.metadata.get("tokenizer.chat_template"):
+            # Every completion prompt starts with the same examples: evaluate them once now, and
+            # llama.cpp reuses their KV cache (longest common prefix) for every question.
+            llm.eval(llm.tokenize(COMPLETION_EXAMPLES.encode(), add_bos=True))
+        return llm
 
     @property
     def llm(self) -> Llama:
-        if self._llm is None:
-            with self._loading:
-                if self._llm is None:
-                    from llama_cpp import Llama
-
-                    path = llm_location(self._models.llm, self._models.cache_dir)
-                    log.info("loading LLM %s", path)
-                    llm = Llama(
-                        model_path=str(path),
-                        n_ctx=self._models.llm_context,
-                        n_threads=self._models.llm_threads,
-                        verbose=False,
-                    )
-                    if not llm.metadata.get("tokenizer.chat_template"):
-                        # Every completion prompt starts with the same examples: evaluate them once now, and
-                        # llama.cpp reuses their KV cache (longest common prefix) for every question.
-                        llm.eval(llm.tokenize(COMPLETION_EXAMPLES.encode(), add_bos=True))
-                    self._llm = llm  # published only when ready: other threads check it without the lock
-        return self._llm
+        """The model's first context (loaded now if need be), for its metadata and tokenizer: evaluating anything
+        on it needs a context of the pool."""
+        return self.contexts.first()
 
     @property
     def loaded(self) -> bool:
         """Whether the model is in memory (it loads on first use)."""
-        return self._llm is not None
+        return self.contexts.made > 0
 
     def load(self) -> None:
         """Load the model now (the app does it while the server starts)."""
         self.llm  # noqa: B018 - the property loads it
+
+    def _prompt(self, question: str, passages: Sequence[str]) -> list[int]:
+        """The completion prompt's tokens: the pool gives the context that already holds most of them."""
+        return self.llm.tokenize(completion_prompt(question, passages).encode(), add_bos=True)
 
     @property
     def has_chat_template(self) -> bool:
@@ -99,28 +108,24 @@ class LlamaGenerator:
             text = "\n".join(m["content"] for m in chat_messages(question, passages, language))
         else:
             text = completion_prompt(question, passages)
-        llm = self.llm
-        with self._use:
-            return len(llm.tokenize(text.encode(), add_bos=True))
+        return len(self.llm.tokenize(text.encode(), add_bos=True))
 
     def question_likelihood_gain(self, question: str, passages: Sequence[str]) -> float:
         """How much likelier the passages make the question to the model, in nats: log P(question | the
         completion prompt with the passages) - log P(question | the prompt without any). A question written
         about a passage gains far more from it than from passages on the same topic that do not answer it.
         The prompt with the passages goes last, so that answering reuses its KV cache."""
-        self.llm  # noqa: B018 - loaded outside the lock (loading has its own)
-        with self._use:
-            return -self._log_likelihood(question, ()) + self._log_likelihood(question, passages)
+        with self.contexts.taken(self._prompt(question, passages)) as llm:
+            return -self._log_likelihood(llm, question, ()) + self._log_likelihood(llm, question, passages)
 
-    def _log_likelihood(self, question: str, passages: Sequence[str]) -> float:
+    def _log_likelihood(self, llm: Llama, question: str, passages: Sequence[str]) -> float:
         """log P(question | the completion prompt up to "Question:"), scored in one batch after the longest
         prompt prefix already in the KV cache (the examples at least)."""
-        llm = self.llm
         prompt = completion_prompt(question, passages)
         context = llm.tokenize(prompt[: prompt.rindex(question.strip())].rstrip(" ").encode(), add_bos=True)
         asked = llm.tokenize(b" " + question.strip().encode(), add_bos=False)[: llm.n_batch]
-        first = self._prime(context)
-        logits, normalizers = self._continue(asked)
+        first = self._prime(llm, context)
+        logits, normalizers = self._continue(llm, asked)
         llm.n_tokens += len(asked)  # kept: answering this question reuses them
         rest = logits[np.arange(len(asked) - 1), asked[1:]] - normalizers[:-1]
         return float(first[asked[0]] + rest.sum())
@@ -132,8 +137,7 @@ class LlamaGenerator:
         to a word end at most `max_words` words on, scored by log P(the model answers exactly that): the few-shot
         completion prompt continued by "1] span" and a line end. The prompt is the answer prompt, whose KV cache
         the likelihood signal left; the best few starts by their first token are followed (one batch each)."""
-        llm = self.llm
-        with self._use:
+        with self.contexts.taken(self._prompt(question, passages)) as llm:
             return self._answer_spans(llm, question, passages, starts, max_words)
 
     def _answer_spans(
@@ -141,7 +145,7 @@ class LlamaGenerator:
     ) -> list[ScoredSpan]:
         passage = passages[0]
         context = llm.tokenize((completion_prompt(question, passages) + "1]").encode(), add_bos=True)
-        first = self._prime(context)
+        first = self._prime(llm, context)
         ends = self._line_ends()
         words = [(m.start(), m.end()) for m in WORD.finditer(passage)]
         followed: list[tuple[int, list[int], str]] = []
@@ -153,7 +157,7 @@ class LlamaGenerator:
         followed.sort(key=lambda item: -first[item[1][0]])
         scored: list[ScoredSpan] = []
         for start, tokens, text in followed[:SPAN_STARTS]:
-            logits, normalizers = self._continue(tokens)
+            logits, normalizers = self._continue(llm, tokens)
             chosen = logits[np.arange(len(tokens) - 1), tokens[1:]] - normalizers[:-1]
             total = np.cumsum(np.concatenate([[first[tokens[0]]], chosen]))
             stop = np.logaddexp.reduce(logits[:, ends] - normalizers[:, None], axis=1)  # a line end after each token
@@ -174,22 +178,22 @@ class LlamaGenerator:
             self._line_end_ids = sorted({llm.tokenize(t.encode(), add_bos=False, special=False)[0] for t in LINE_ENDS})
         return self._line_end_ids
 
-    def _prime(self, context: list[int]) -> np.ndarray:
+    @staticmethod
+    def _prime(llm: Llama, context: list[int]) -> np.ndarray:
         """Evaluate `context` after the longest prefix already in the KV cache; log-probabilities of the next token."""
-        llm = self.llm
-        reused = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), context)
+        reused = cached_prefix(llm, context)
         llm.n_tokens = min(reused, len(context) - 1)  # evaluate at least one token: its logits are needed
         llm.eval(context[llm.n_tokens :])
         logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
         return log_softmax(logits[None, :])[0]
 
-    def _continue(self, tokens: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _continue(llm: Llama, tokens: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Logits of the token after each of `tokens` and their rows' log-normalizers (see log_normalizers), read
         after the evaluated context (which stays as it was: llm.n_tokens is not advanced). One llama.cpp batch
         with logits for every token: llama-cpp-python's public eval keeps only the last row unless the context
         keeps all of them (n_ctx x 262k floats for Gemma). The logits are llama.cpp's buffer: read them before
         the next call."""
-        llm = self.llm
         llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
         llm._batch.set_batch(batch=tokens, n_past=llm.n_tokens, logits_all=True)
         llm._ctx.decode(llm._batch)
@@ -201,14 +205,16 @@ class LlamaGenerator:
         """Pieces of the answer as the model writes them."""
         options = {"max_tokens": self._answer.max_tokens, "temperature": self._answer.temperature, "stream": True}
         chat = self.has_chat_template
-        with self._use:  # held until the stream ends or is closed
-            yield from self._stream(question, passages, language, chat, options)
+        prompt = () if chat else self._prompt(question, passages)
+        with self.contexts.taken(prompt) as llm:  # held until the stream ends or is closed
+            yield from self._stream(llm, question, passages, language, chat, options)
 
+    @staticmethod
     def _stream(
-        self, question: str, passages: Sequence[str], language: str, chat: bool, options: dict
+        llm: Llama, question: str, passages: Sequence[str], language: str, chat: bool, options: dict
     ) -> Iterator[str]:
         if chat:
-            chunks = self.llm.create_chat_completion(chat_messages(question, passages, language), **options)
+            chunks = llm.create_chat_completion(chat_messages(question, passages, language), **options)
             for chunk in chunks:
                 piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
                 if piece:
@@ -216,7 +222,7 @@ class LlamaGenerator:
         else:
             prompt = completion_prompt(question, passages)
             lead = COMPLETION_ANSWER_START  # the prompt's last characters belong to the answer
-            for chunk in self.llm.create_completion(prompt, stop=COMPLETION_STOPS, **options):
+            for chunk in llm.create_completion(prompt, stop=COMPLETION_STOPS, **options):
                 piece = chunk["choices"][0]["text"]  # type: ignore[index]
                 if piece:
                     yield lead + piece
