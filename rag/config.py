@@ -97,8 +97,8 @@ class ModelSettings(BaseModel):
         ge=1,
         le=8,
         description="llama.cpp contexts of the model, each answering one question at a time on llm_threads threads; "
-        "the second is made when two answers overlap (about 430 MB more). On 2 cores, two contexts of one thread "
-        "made 1.7x the answers per second of one context of two threads (seed questions, in process).",
+        "the second is made when two answers overlap (about 430 MB more). On 2 cores, two threads sharing an "
+        "Assistant made 1.41 answers/s with two contexts, 1.18 with one (bench/llm_contexts.py, seed questions).",
     )
 
     @field_validator("embedding_cache", mode="before")
