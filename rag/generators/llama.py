@@ -91,10 +91,6 @@ class LlamaGenerator:
         """Load the model now (the app does it while the server starts)."""
         self.llm  # noqa: B018 - the property loads it
 
-    def _prompt(self, question: str, passages: Sequence[str]) -> list[int]:
-        """The completion prompt's tokens: the pool gives the context that already holds most of them."""
-        return self.llm.tokenize(completion_prompt(question, passages).encode(), add_bos=True)
-
     @property
     def has_chat_template(self) -> bool:
         """Whether questions go as chat messages: the GGUF's own template decides unless models.llm_prompt says."""
@@ -115,17 +111,23 @@ class LlamaGenerator:
         completion prompt with the passages) - log P(question | the prompt without any). A question written
         about a passage gains far more from it than from passages on the same topic that do not answer it.
         The prompt with the passages goes last, so that answering reuses its KV cache."""
-        with self.contexts.taken(self._prompt(question, passages)) as llm:
-            return -self._log_likelihood(llm, question, ()) + self._log_likelihood(llm, question, passages)
-
-    def _log_likelihood(self, llm: Llama, question: str, passages: Sequence[str]) -> float:
-        """log P(question | the completion prompt up to "Question:"), scored in one batch after the longest
-        prompt prefix already in the KV cache (the examples at least)."""
-        prompt = completion_prompt(question, passages)
-        context = llm.tokenize(prompt[: prompt.rindex(question.strip())].rstrip(" ").encode(), add_bos=True)
+        llm = self.llm
         asked = llm.tokenize(b" " + question.strip().encode(), add_bos=False)[: llm.n_batch]
-        first = self._prime(llm, context)
-        logits, normalizers = self._continue(llm, asked)
+        alone, with_passages = self._before_question(question, ()), self._before_question(question, passages)
+        with self.contexts.taken(with_passages) as llm:
+            return -self._log_likelihood(llm, alone, asked) + self._log_likelihood(llm, with_passages, asked)
+
+    def _before_question(self, question: str, passages: Sequence[str]) -> list[int]:
+        """The completion prompt's tokens up to "Question:" (the question's own tokens follow)."""
+        prompt = completion_prompt(question, passages)
+        return self.llm.tokenize(prompt[: prompt.rindex(question.strip())].rstrip(" ").encode(), add_bos=True)
+
+    @classmethod
+    def _log_likelihood(cls, llm: Llama, context: list[int], asked: list[int]) -> float:
+        """log P(asked | context), scored in one batch after the longest prefix of the context already in the KV
+        cache (the examples at least)."""
+        first = cls._prime(llm, context)
+        logits, normalizers = cls._continue(llm, asked)
         llm.n_tokens += len(asked)  # kept: answering this question reuses them
         rest = logits[np.arange(len(asked) - 1), asked[1:]] - normalizers[:-1]
         return float(first[asked[0]] + rest.sum())
@@ -137,14 +139,13 @@ class LlamaGenerator:
         to a word end at most `max_words` words on, scored by log P(the model answers exactly that): the few-shot
         completion prompt continued by "1] span" and a line end. The prompt is the answer prompt, whose KV cache
         the likelihood signal left; the best few starts by their first token are followed (one batch each)."""
-        with self.contexts.taken(self._prompt(question, passages)) as llm:
-            return self._answer_spans(llm, question, passages, starts, max_words)
+        context = self.llm.tokenize((completion_prompt(question, passages) + "1]").encode(), add_bos=True)
+        with self.contexts.taken(context) as llm:
+            return self._answer_spans(llm, context, passages[0], starts, max_words)
 
     def _answer_spans(
-        self, llm: Llama, question: str, passages: Sequence[str], starts: Sequence[int], max_words: int
+        self, llm: Llama, context: list[int], passage: str, starts: Sequence[int], max_words: int
     ) -> list[ScoredSpan]:
-        passage = passages[0]
-        context = llm.tokenize((completion_prompt(question, passages) + "1]").encode(), add_bos=True)
         first = self._prime(llm, context)
         ends = self._line_ends()
         words = [(m.start(), m.end()) for m in WORD.finditer(passage)]
@@ -205,7 +206,7 @@ class LlamaGenerator:
         """Pieces of the answer as the model writes them."""
         options = {"max_tokens": self._answer.max_tokens, "temperature": self._answer.temperature, "stream": True}
         chat = self.has_chat_template
-        prompt = () if chat else self._prompt(question, passages)
+        prompt = () if chat else self.llm.tokenize(completion_prompt(question, passages).encode(), add_bos=True)
         with self.contexts.taken(prompt) as llm:  # held until the stream ends or is closed
             yield from self._stream(llm, question, passages, language, chat, options)
 
