@@ -385,6 +385,25 @@ def serve(
         _fail(str(error))
 
 
+@app.command("milvus-lite")
+def milvus_lite(
+    file: Annotated[Path, typer.Argument(help="The Milvus Lite file (*.db; made when missing).")],
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 19530,
+) -> None:
+    """Serve a Milvus Lite file on a port, for several processes (`--store http://HOST:PORT`); Ctrl-C stops."""
+    from rag.stores.milvus import serve_lite
+
+    _stop_on_sigterm()
+    typer.echo(f"serving {file} at http://{host}:{port} (Ctrl-C to stop)")
+    try:
+        serve_lite(file, f"{host}:{port}")
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as error:
+        _fail(str(error))
+
+
 @app.command()
 def watch(
     seeds: Annotated[

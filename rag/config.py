@@ -339,8 +339,8 @@ class StoreSettings(BaseModel):
     uri: str = Field(
         "",
         description="Empty: the local index in index_dir; a folder: the local index there; '*.db': a Milvus Lite "
-        "file (one process); 'http(s)://host:19530': a Milvus server (Milvus Lite's `milvus-lite server`, "
-        "Standalone or Distributed), shared by several app replicas.",
+        "file (one process); 'http(s)://host:19530': a Milvus server (Milvus Lite's server mode, Standalone or "
+        "Distributed), shared by several app replicas.",
     )
     token: str = Field("", description="Milvus token ('user:password' or an API key; empty: none).")
     collection: str = Field(

@@ -231,25 +231,26 @@ def free_port() -> int:
 
 @pytest.fixture
 def milvus_server(tmp_path: Path) -> Iterator[str]:
-    """A real `milvus-lite server` (gRPC) on a loopback port, for several processes at once."""
+    """A real Milvus Lite server (`rag milvus-lite`: its gRPC mode) on a loopback port, for several processes."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "milvus"), "--port", str(port)],
+        [sys.executable, "-m", "rag.cli", "milvus-lite", str(tmp_path / "milvus.db"), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.poll() is None:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.2)
     else:
         server.kill()
-        pytest.fail("milvus-lite server did not start")
+        pytest.fail("`rag milvus-lite` did not start")
     yield f"http://127.0.0.1:{port}"
-    server.terminate()
+    server.terminate()  # SIGTERM: it stops Milvus Lite's engine before it ends
     server.wait(timeout=30)
+    assert not (tmp_path / ".milvus.db.lock").exists()
 
 
 def test_two_processes_share_one_milvus_server(tmp_path, fake_settings, fake_embedder, milvus_server):

@@ -22,9 +22,11 @@ import logging
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from rag.schemas import ArticleRecord
 
 log = logging.getLogger(__name__)
+# Milvus Lite 2.5 reads its version with pkg_resources, which warns at every import.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 TEXT_PART = 16_000  # characters per stored part of an article's text (at most 4 bytes each: under 64 KiB)
 MAX_PARTS = 4096  # Milvus's largest array: articles up to 65M characters
@@ -46,6 +50,10 @@ LEASE_SECONDS = 30.0  # a build's lease on the index; renewed every third of it 
 SETTLE_SECONDS = 0.5  # wait after taking the lease, then read it back: two builds that raced see one winner
 ARTICLE_FIELDS = ("id", "version", "title", "path", "date", "url", "author", "source", "language")
 ARTICLE_FIELDS += ("copies", "chunks")
+CLAUSES = 32  # "or" clauses per filter: Milvus Lite 2.5 refuses a chain of 64
+PASSAGE_FIELDS = ["article_id", "version", "text", "start", "end"]  # what a search brings back of each chunk
+MAX_KEPT = 4096  # chunk rows a view keeps from its searches, for the hits that follow (then it starts afresh)
+MAX_COUNTED = 16_384  # Milvus's largest search limit: the most chunks idf counts for a term
 BM25 = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, as the local store uses
 
 
@@ -70,6 +78,20 @@ def chunk_id(article_id: str, version: str, ordinal: int) -> int:
     """A stable 53-bit id (exact in JavaScript): a re-run writes the same rows again."""
     digest = hashlib.blake2b(f"{article_id}\0{version}\0{ordinal}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 11
+
+
+def serve_lite(path: Path, address: str) -> None:
+    """Milvus Lite's server mode: its engine (a process of its own) serves the file on `address` (host:port) to
+    any number of processes, until this one is stopped (Ctrl-C, SIGTERM)."""
+    from milvus_lite.server import Server
+
+    server = Server(str(path), address)
+    if not server.start():
+        raise RuntimeError(f"Milvus Lite could not serve {path}: is it open in another process?")
+    try:
+        threading.Event().wait()
+    finally:
+        server.stop()
 
 
 class MilvusEngine:
@@ -236,7 +258,7 @@ class MilvusEngine:
                 rows += [self._chunk_row(article, chunks[p], vectors[p]) for p in positions]
             self._put("pending", [a.id for a in batch])  # before any chunk: a killed build is cleaned up
             for first in range(0, len(rows), 512):
-                self.client.upsert(self.chunks, rows[first : first + 512])
+                self._insert_new(rows[first : first + 512])
             counts = {a.id: len(by_article[a.id]) if a.id in rewritten else current[a.id][1] for a in batch}
             self.client.upsert(self.articles_, [self._article_row(a, counts[a.id]) for a in batch])
             replaced = [a.id for a in batch if a.id in current]  # (new articles have no old chunks)
@@ -260,6 +282,14 @@ class MilvusEngine:
         for name in (self.chunks, self.articles_):  # sealed segments are indexed (HNSW, BM25) and persisted
             self.client.flush(name)
         return sum(entry[1] for entry in current.values())
+
+    def _insert_new(self, rows: list[dict[str, Any]]) -> None:
+        """Insert the chunk rows not stored yet (a re-run writes the same ids). Not an upsert: in Milvus Lite that
+        deletes first, and a delete's cost grows with the collection (13 ms at 10k chunks, 110 ms at 100k)."""
+        ids = [row["id"] for row in rows]
+        stored = {int(r["id"]) for r in self.client.get(self.chunks, ids=ids, output_fields=["id"])}
+        if new := [row for row in rows if row["id"] not in stored]:
+            self.client.insert(self.chunks, new)
 
     def _write_buckets(self, entries: dict[str, Entry], touched: Sequence[str]) -> None:
         """Rewrite the hash buckets holding the touched articles (after their rows switched: a build killed
@@ -290,7 +320,8 @@ class MilvusEngine:
                 f"(article_id == {quote(article_id)} and version != {quote(active.get(article_id, ''))})"
                 for article_id in targets
             ]
-            self.client.delete(self.chunks, filter=" or ".join(clauses))
+            for first in range(0, len(clauses), CLAUSES):
+                self.client.delete(self.chunks, filter=" or ".join(clauses[first : first + CLAUSES]))
         if pending:
             self._put("pending", [])
 
@@ -333,18 +364,25 @@ class MilvusEngine:
             "dummy": [0, 0],
         }
 
+    def _index(self, collection: str, field: str, kind: str, metric: str, options: dict[str, Any]) -> None:
+        params = self.client.prepare_index_params()
+        params.add_index(field_name=field, index_type=kind, metric_type=metric, params=options)
+        self.client.create_index(collection, params, sync=False)
+
     def _create(self, dimension: int | None) -> None:
         """The three collections, when missing (chunks only once the vector dimension is known)."""
-        from pymilvus import DataType, Function, FunctionType, MilvusClient
+        from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
         def create(name: str, schema, indexes: list[tuple[str, str, str, dict[str, Any]]]) -> None:
-            params = self.client.prepare_index_params()
-            for field, kind, metric, options in indexes:
-                params.add_index(field_name=field, index_type=kind, metric_type=metric, params=options)
-            # Indexes created after the collection, without waiting on them: Milvus Lite has no timestamp service
-            # for the wait (its server logs an error for each); loading waits for them.
+            # Indexes created after the collection, without waiting on them (loading waits for them).
             self.client.create_collection(name, schema=schema, consistency_level="Strong")
-            self.client.create_index(name, params, sync=False)
+            for field, kind, metric, options in indexes:
+                try:
+                    self._index(name, field, kind, metric, options)
+                except MilvusException as refused:  # Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX vectors only
+                    if kind != "HNSW" or "local mode" not in str(refused):
+                        raise
+                    self._index(name, field, "FLAT", metric, {})  # exact search: Lite's is fast enough at 100k
             self.client.load_collection(name)
 
         placeholder = [("dummy", "FLAT", "L2", {})]  # Milvus servers need a vector field in every collection
@@ -374,7 +412,13 @@ class MilvusEngine:
             for name in ("ordinal", "start", "end"):
                 schema.add_field(name, DataType.INT64)
             schema.add_field("text", DataType.VARCHAR, max_length=65_535)
-            schema.add_field("terms", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, enable_match=True)
+            schema.add_field(  # our analyser's terms: Milvus splits them at spaces only
+                "terms",
+                DataType.VARCHAR,
+                max_length=65_535,
+                enable_analyzer=True,
+                analyzer_params={"tokenizer": "whitespace"},
+            )
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
             for name in ("date", "source", "host"):
@@ -423,6 +467,7 @@ class MilvusStore:
         self._entries = entries
         self.size = sum(entry[1] for entry in entries.values())  # chunks searched (a view does not change)
         self._details: dict[str, dict[str, Any]] = {}
+        self._passages: dict[int, dict[str, Any]] = {}  # chunk rows searches brought back (a chunk id never changes)
         self._cosines: tuple[bytes, dict[int, float]] = (b"", {})  # the latest query vector's dense scores
         self._bm25: tuple[str, dict[int, float]] = ("", {})  # the latest query's BM25 scores
         self._idf: dict[str, float] = {}
@@ -445,7 +490,8 @@ class MilvusStore:
         return " and ".join(conditions)
 
     def _search(self, data: list[Any], field: str, k: int, expr: str) -> list[tuple[int, float]]:
-        """Up to k active chunks, best first; chunks of other versions (a build under way) are skipped."""
+        """Up to k active chunks, best first; chunks of other versions (a build under way) are skipped. Their
+        text and offsets come back too (kept for `hits`: no second round trip)."""
         limit = k + 8
         while True:
             found = self.client.search(
@@ -454,7 +500,7 @@ class MilvusStore:
                 anns_field=field,
                 limit=limit,
                 filter=expr,
-                output_fields=["article_id", "version"],  # (more fields make Milvus Lite's search slower)
+                output_fields=PASSAGE_FIELDS,
                 search_params={"params": {"ef": max(128, limit)} if field == "vector" else {}},
             )[0]
             active = []
@@ -462,9 +508,15 @@ class MilvusStore:
                 row = hit["entity"]
                 if self._active(row["article_id"], row["version"]):
                     active.append((int(hit["id"]), _score(hit, field)))
+                    self._keep(int(hit["id"]), row)
             if len(active) >= k or len(found) < limit:
                 return active[:k]
             limit *= 4
+
+    def _keep(self, chunk: int, row: dict[str, Any]) -> None:
+        if len(self._passages) >= MAX_KEPT:
+            self._passages.clear()
+        self._passages[chunk] = row
 
     def dense(self, vector: np.ndarray, k: int, scope: Scope) -> list[tuple[int, float]]:
         query = np.asarray(vector, dtype=np.float32)
@@ -496,13 +548,15 @@ class MilvusStore:
         return scores
 
     def idf(self, terms: Sequence[str]) -> list[float]:
-        """BM25 idf from each term's chunk count (a text match count in Milvus), cached per view."""
+        """BM25 idf from each term's chunk count, cached per view. The count is the number of chunks a BM25 search
+        for the term alone finds (those holding it), so it is exact up to MAX_COUNTED chunks and MAX_COUNTED above
+        (an idf at most log(1 + size / MAX_COUNTED) too high, for terms in more than that many chunks)."""
         documents = max(self.size, 1)
         for t in set(terms) - set(self._idf):
-            rows = self.client.query(
-                self.engine.chunks, filter=f"text_match(terms, {quote(t)})", output_fields=["count(*)"]
-            )
-            frequency = int(rows[0]["count(*)"]) if rows else 0
+            found = self.client.search(
+                self.engine.chunks, data=[t], anns_field="sparse", limit=min(documents, MAX_COUNTED), output_fields=[]
+            )[0]
+            frequency = len(found)
             self._idf[t] = float(np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))) if frequency else 0.0
         unseen = float(np.log(1 + (documents - 0.5) / 1.5))  # the idf of a term in one chunk, as the local store
         return [self._idf[t] or unseen for t in terms]
@@ -512,13 +566,28 @@ class MilvusStore:
         return [r for r in rows if self._active(r["article_id"], r["version"])]
 
     def similarities(self, vector: np.ndarray, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """Cosines from the latest dense search; the other chunks' from a dense search restricted to them (one round
+        trip, no vectors sent back), and from their vectors for any such a search missed."""
         query = np.asarray(vector, dtype=np.float32)
         known = self._cosines[1] if self._cosines[0] == query.tobytes() else {}
         scores = {int(i): known[int(i)] for i in chunk_ids if int(i) in known}
         missing = [int(i) for i in chunk_ids if int(i) not in known]
         if missing:
-            rows = self.client.get(self.engine.chunks, ids=missing, output_fields=["vector"])
-            fetched = {int(r["id"]): float(np.asarray(r["vector"], dtype=np.float32) @ query) for r in rows}
+            found = self.client.search(
+                self.engine.chunks,
+                data=[query.tolist()],
+                anns_field="vector",
+                limit=len(missing),
+                filter=f"id in {missing}",
+                output_fields=PASSAGE_FIELDS,
+                search_params={"params": {"ef": max(128, len(missing))}},
+            )[0]
+            fetched = {int(hit["id"]): float(hit["distance"]) for hit in found}
+            for hit in found:
+                self._keep(int(hit["id"]), hit["entity"])
+            if unfound := [i for i in missing if i not in fetched]:
+                rows = self.client.get(self.engine.chunks, ids=unfound, output_fields=["vector"])
+                fetched |= {int(r["id"]): float(np.asarray(r["vector"], dtype=np.float32) @ query) for r in rows}
             scores.update(fetched)
             known.update(fetched)  # the final hits ask again
         return {int(i): scores[int(i)] for i in chunk_ids if int(i) in scores}
@@ -534,9 +603,10 @@ class MilvusStore:
     def hits(self, scored: Sequence[tuple[int, float]], similarity: dict[int, float]) -> list[Hit]:
         if not scored:
             return []
-        fields = ["article_id", "text", "start", "end"]
-        fetched = self.client.get(self.engine.chunks, ids=[i for i, _ in scored], output_fields=fields)
-        rows = {int(r["id"]): r for r in fetched}
+        rows = {i: self._passages[i] for i, _ in scored if i in self._passages}
+        if missing := [i for i, _ in scored if i not in rows]:
+            fetched = self.client.get(self.engine.chunks, ids=missing, output_fields=PASSAGE_FIELDS)
+            rows |= {int(r["id"]): r for r in fetched}
         details = self._article_details({r["article_id"] for r in rows.values()})
         hits = []
         for i, score in scored:
