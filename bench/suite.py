@@ -276,6 +276,11 @@ def scale_section(stores: dict[str, Any]) -> list[str]:
         for size, figures in sizes.items():
             values = " | ".join(fmt(figures.get(c), 3 if c.endswith("_s") else 1) for c in columns)
             lines.append(f"| {backend} | {size} | {values} |")
+    lines.append("")
+    for backend, sizes in stores["backends"].items():
+        if "10k" in sizes and "100k" in sizes:
+            ratio = sizes["100k"]["update_s"] / sizes["10k"]["update_s"]
+            lines.append(f"- {backend}: one-article change at 100k chunks / at 10k: {fmt(ratio, 2)}")
     return [*lines, ""]
 
 

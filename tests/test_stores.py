@@ -183,7 +183,7 @@ def corpus(version: str, count: int) -> dict[str, dict[str, str]]:
 
 def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_completes(tmp_path, fake_settings):
     """SIGKILL a Milvus Lite build once it has switched some articles: each article is then wholly at its old
-    or its new version (none missing), and the re-run finishes the rest and removes every stale chunk."""
+    or its new version (none missing), and the re-run finishes the rest and lists every stale chunk for removal."""
     seeds = tmp_path / "seeds"
     write_articles(seeds, corpus("old", 300))
     settings = fake_settings(seeds, tmp_path / "index").model_copy(
@@ -218,7 +218,8 @@ def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_compl
     engine = engine_for(settings)
     store = engine.open()
     stored = engine.client.query(engine.chunks, filter="", output_fields=["count(*)"])[0]["count(*)"]
-    assert stored == store.size == sum(r.chunks for r in store.articles())  # no stale chunk left
+    waiting = sum(count for _, _, count in engine._meta("stale"))  # retired versions, deleted together later
+    assert stored == store.size + waiting and store.size == sum(r.chunks for r in store.articles())
     assert all("old" not in c.text for c in store.chunks_with_vectors([f"a{i:03d}.json#1" for i in range(300)])[0])
     engine.drop()
 
@@ -267,3 +268,66 @@ def test_two_processes_share_one_milvus_server(tmp_path, fake_settings, fake_emb
     write_articles(seeds, {"olive.json": {"title": "Olives", "text": "The olive harvest starts early in Sfax."}})
     subprocess.run(run, check=True, capture_output=True, cwd=REPO, timeout=300)
     assert index.search("olive harvest", k=1)[0].article_id == "olive.json#1"
+
+
+def test_old_versions_wait_unseen_and_are_purged_together(tmp_path, fake_settings, fake_embedder, monkeypatch):
+    """A change deletes nothing itself (a Milvus Lite delete costs what the collection holds): the old version
+    is retired, never seen by searches or the article list, and retired versions are deleted together."""
+    from rag.stores import milvus
+
+    monkeypatch.setattr(milvus, "PURGE_AT", 2)
+    seeds = tmp_path / "seeds"
+    write_articles(seeds, ARTICLES)
+    settings = fake_settings(seeds, tmp_path / "index").model_copy(
+        update={"store": StoreSettings(uri=str(tmp_path / "index.db"))}
+    )
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    engine = engine_for(settings)
+
+    def stored() -> int:
+        return engine.client.query(engine.chunks, filter="", output_fields=["count(*)"])[0]["count(*)"]
+
+    rain = {"title": "Weather", "text": "Rain and hail are expected in Tunis on Monday, with strong winds."}
+    write_articles(seeds, {"weather.json": rain})
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    index = Index(settings, fake_embedder)
+    assert stored() > index.store.size  # the old version waits
+    for mode in ("dense", "lexical", "hybrid"):
+        assert all("sunny" not in h.text for h in index.search("weather in Tunis sunny light winds", k=3, mode=mode))
+    assert index.article_text("weather.json#1").startswith("Rain and hail")
+    assert [r.id for r in index.store.articles()] == sorted(r.id for r in index.store.articles())
+    assert len(index.store.articles()) == 3
+    write_articles(seeds, {"weather.json": ARTICLES["weather.json"]})  # back to the first version
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    assert stored() == engine.open().size  # two retired versions, purged together, but the active one kept
+    assert "sunny" in index.search("weather in Tunis sunny", k=1)[0].text
+    write_articles(seeds, {"weather.json": rain})  # the purged version again: written anew
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    assert "Rain and hail" in index.search("rain and hail in Tunis", k=1)[0].text
+    assert len(index.store.chunks_with_vectors(["weather.json#1"])[0]) > 0
+    engine.drop()
+
+
+@pytest.mark.parametrize("engine", ["local", "milvus_lite"])
+def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_settings, fake_embedder, engine):
+    """Only the near-duplicate list of an article changes (no new chunks): both engines show it, and drop it."""
+    from test_duplicates import reposted, stories
+
+    first, second = stories(2)
+    seeds = tmp_path / "seeds"
+    wire = {"text": first["text"], "date": "2024-05-01"}  # (the earlier story is the one kept)
+    write_articles(seeds, {"wire.json": wire, "other.json": {"text": second["text"]}})
+    settings = fake_settings(seeds, tmp_path / "index", max_tokens=60)
+    if engine == "milvus_lite":
+        settings = settings.model_copy(update={"store": StoreSettings(uri=str(tmp_path / "index.db"))})
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    write_articles(seeds, {"site.json": {"text": reposted(first["text"]), "source": "Site", "date": "2024-05-02"}})
+    assert build_index(settings, embedder=fake_embedder, show_progress=False).embedded == 0
+    index = Index(settings, fake_embedder)
+    records = {r.id: r for r in index.store.articles()}
+    assert [c.id for c in records["wire.json#1"].copies] == ["site.json#1"] and not records["other.json#1"].copies
+    (seeds / "site.json").unlink()
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    assert all(not r.copies for r in Index(settings, fake_embedder).store.articles())
+    if engine == "milvus_lite":
+        engine_for(settings).drop()

@@ -190,9 +190,9 @@ def engine_for(settings: Settings) -> IndexEngine:
     """The engine `settings.store.uri` names (the local folder `settings.index_dir` when unset)."""
     uri = settings.store.uri
     if uri and is_milvus(uri):
-        from rag.stores.milvus import MilvusEngine
+        from rag.stores.milvus import shared_engine
 
-        return MilvusEngine(uri, settings.store.token, settings.store.collection)
+        return shared_engine(uri, settings.store.token, settings.store.collection)
     from rag.stores.local import LocalEngine
 
     return LocalEngine(settings.index_dir, settings.retrieval.hnsw_from)  # (a folder URI is index_dir: config.py)

@@ -4,14 +4,18 @@ Three collections, named `<prefix>_chunks`, `<prefix>_articles` and `<prefix>_me
 - chunks: text and offsets, article id and version (the article's content hash), the dense vector, our Arabic
   analyser's terms (joined by spaces) with Milvus's BM25 function over them, and the date / source / host that
   scope filters read;
-- articles: one row per article with its active version, its details, its chunk count and its full text;
-- meta: the manifest (embedder, chunking, format), every article's version and chunk count in BUCKETS rows
-  (read whole by a build or a new view, instead of scanning the articles), a generation label that changes
-  with every build step searches can see, the build lease, and the articles whose stale chunks are to go.
+- articles: one row per article version with its details, its chunk count and its full text;
+- meta: the manifest (embedder, chunking, format), every article's active version, chunk count and
+  near-duplicates in BUCKETS rows (read whole by a build or a new view, instead of scanning the articles), a
+  generation label that changes with every build step searches can see, the build lease, the versions a build
+  step is writing or replacing (pending), and the versions no longer active (stale).
 
-An article changes in three steps: its new chunks are written, its row switches to the new version, its old
-chunks are removed. Searches keep only chunks whose version is their article's active one, so a build killed at
-any point leaves every article at its old or its new version; the next build finishes the removals.
+An article changes in three steps: the new version's chunks and row are written, the hash bucket switches the
+article to it, the old version is listed as stale. Searches keep only chunks of their article's active version,
+so a build killed at any point leaves every article at its old or its new version; the next build lists what the
+killed one left. Stale versions are removed together once PURGE_AT of them wait: a delete in Milvus Lite costs
+what the collection holds (13 ms at 10k chunks, 110 ms at 100k), so a change deletes nothing itself and its cost
+follows the change, not the archive.
 """
 
 from __future__ import annotations
@@ -23,16 +27,16 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.lexical import analyze
-from rag.stores import IndexBusyError, IndexMissingError, Manifest, host, source_keys
+from rag.stores import IndexBusyError, IndexMismatchError, IndexMissingError, Manifest, copies_of, host, source_keys
 from rag.types import Article, Chunk, Hit, Scope
 
 if TYPE_CHECKING:
@@ -50,8 +54,10 @@ LEASE_SECONDS = 30.0  # a build's lease on the index; renewed every third of it 
 SETTLE_SECONDS = 0.5  # wait after taking the lease, then read it back: two builds that raced see one winner
 ARTICLE_FIELDS = ("id", "version", "title", "path", "date", "url", "author", "source", "language")
 ARTICLE_FIELDS += ("copies", "chunks")
-CLAUSES = 32  # "or" clauses per filter: Milvus Lite 2.5 refuses a chain of 64
-PASSAGE_FIELDS = ["article_id", "version", "text", "start", "end"]  # what a search brings back of each chunk
+LAYOUT = 2  # how the collections are laid out (1: article rows keyed by article id; 2: by article version)
+PURGE_AT = 128  # stale article versions that wait before one purge deletes them all (their list is a meta row)
+# What a search brings back of each chunk: all a hit shows (no second round trip for the article's details).
+PASSAGE_FIELDS = ["article_id", "version", "text", "start", "end", "title", "path", "date", "url", "author", "byline"]
 MAX_KEPT = 4096  # chunk rows a view keeps from its searches, for the hits that follow (then it starts afresh)
 MAX_COUNTED = 16_384  # Milvus's largest search limit: the most chunks idf counts for a term
 BM25 = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, as the local store uses
@@ -74,10 +80,22 @@ def bucket(article_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(article_id.encode(), digest_size=4).digest(), "big") % BUCKETS
 
 
-def chunk_id(article_id: str, version: str, ordinal: int) -> int:
+def _id53(*parts: str) -> int:
     """A stable 53-bit id (exact in JavaScript): a re-run writes the same rows again."""
-    digest = hashlib.blake2b(f"{article_id}\0{version}\0{ordinal}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b("\0".join(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 11
+
+
+def chunk_id(article_id: str, version: str, ordinal: int) -> int:
+    return _id53(article_id, version, str(ordinal))
+
+
+def version_key(article_id: str, version: str) -> int:
+    """The id of an article version's row."""
+    return _id53(article_id, version)
+
+
+Version = tuple[str, str, int]  # an article version: article id, content hash, chunk count
 
 
 def serve_lite(path: Path, address: str) -> None:
@@ -94,6 +112,25 @@ def serve_lite(path: Path, address: str) -> None:
         server.stop()
 
 
+_engines: dict[tuple[str, str, str], MilvusEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(uri: str, token: str = "", prefix: str = "rag_news") -> MilvusEngine:
+    """The process's engine for this index: one client, and the entries its last build left (read once)."""
+    with _engines_lock:
+        engine = _engines.get((uri, token, prefix))
+        if engine is None:
+            engine = _engines[(uri, token, prefix)] = MilvusEngine(uri, token, prefix)
+        return engine
+
+
+def forget(engine: MilvusEngine) -> None:
+    with _engines_lock:
+        for key in [k for k, v in _engines.items() if v is engine]:
+            del _engines[key]
+
+
 class MilvusEngine:
     """An index in Milvus, shared by every process that points at the same URI and collection prefix."""
 
@@ -106,7 +143,9 @@ class MilvusEngine:
         self.location = f"{uri} ({prefix})"
         self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         self.chunks, self.articles_, self.meta = f"{prefix}_chunks", f"{prefix}_articles", f"{prefix}_meta"
-        self._entries: tuple[str, dict[str, Entry]] | None = None
+        self._entries: tuple[str, str, dict[str, Entry]] | None = None  # generation, build stamp, entries
+        self._stamp = ""  # the stamp of this engine's latest build
+        self._made: tuple[dict[str, Entry], Manifest] | None = None  # the manifest made from these entries
         for name in (self.meta, self.articles_, self.chunks):  # collections are searched once loaded
             if self.client.has_collection(name):
                 self.client.load_collection(name)
@@ -114,10 +153,14 @@ class MilvusEngine:
     # -- reading -----------------------------------------------------------------------------------------------
 
     def _meta(self, key: str) -> Any:
+        return self._metas(key).get(key)
+
+    def _metas(self, *keys: str) -> dict[str, Any]:
+        """These meta rows' values, in one call (the keys missing are left out)."""
         if not self.client.has_collection(self.meta):
-            return None
-        rows = self.client.get(self.meta, ids=[key], output_fields=["value"])
-        return json.loads(rows[0]["value"]) if rows else None
+            return {}
+        rows = self.client.get(self.meta, ids=list(keys), output_fields=["value"])
+        return {row["key"]: json.loads(row["value"]) for row in rows}
 
     def generation(self) -> str:
         label = self._meta("generation")
@@ -126,29 +169,52 @@ class MilvusEngine:
         return str(label)
 
     def manifest(self) -> Manifest:
-        return self._manifest(self._current()[1])
+        return self._view()[2]
+
+    def _view(self) -> tuple[str, dict[str, Entry], Manifest]:
+        """The generation, its entries and its manifest (made once per set of entries)."""
+        generation, entries = self._current()
+        cached = self._made
+        if cached is None or cached[0] is not entries:
+            cached = self._made = (entries, self._manifest(entries))
+        return generation, entries, cached[1]
 
     def _current(self) -> tuple[str, dict[str, Entry]]:
         """The generation and every article's entry (version, chunk count, near-duplicates), read from the
-        BUCKETS meta rows once per generation: a build compares content hashes without scanning the articles."""
-        generation = self.generation()
+        BUCKETS meta rows once per generation and build stamp (a build killed between switching articles and
+        labelling a generation leaves the stamp it wrote first): a build compares content hashes without scanning
+        the articles, and a running process's next build reads nothing its last one wrote."""
+        found = self._metas("generation", "stamp")
+        if "generation" not in found:
+            raise IndexMissingError(f"no index at {self.location}: build one with `rag index --store URI`")
+        generation, stamp = str(found["generation"]), found.get("stamp", "")
         cached = self._entries
-        if cached is None or cached[0] != generation:
-            cached = self._entries = (generation, self._read_buckets())
-        return cached
+        if cached is None or cached[:2] != (generation, stamp):
+            cached = self._entries = (generation, stamp, self._read_buckets(range(BUCKETS)))
+        return cached[0], cached[2]
 
-    def _read_buckets(self) -> dict[str, Entry]:
+    def _read_buckets(self, buckets: Iterable[int]) -> dict[str, Entry]:
         entries: dict[str, Entry] = {}
-        keys = [f"hashes/{b}" for b in range(BUCKETS)]
-        for first in range(0, BUCKETS, 256):
+        keys = [f"hashes/{b}" for b in sorted(set(buckets))]
+        for first in range(0, len(keys), 256):
             for row in self.client.get(self.meta, ids=keys[first : first + 256], output_fields=["value"]):
                 entries.update({k: tuple(v) for k, v in json.loads(row["value"]).items()})  # type: ignore[misc]
         return entries
+
+    def _active_versions(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The active version of each of these articles, read afresh from their buckets."""
+        ids = set(article_ids)
+        return {a: entry[0] for a, entry in self._read_buckets(bucket(a) for a in ids).items() if a in ids}
 
     def _manifest(self, entries: dict[str, Entry]) -> Manifest:
         head = self._meta("manifest")
         if head is None:
             raise IndexMissingError(f"no index at {self.location}: build one with `rag index --store URI`")
+        if (layout := self._meta("layout")) != LAYOUT:
+            raise IndexMismatchError(
+                f"{self.location} was built by an older rag-news (layout {layout}, this one reads {LAYOUT}): "
+                "rebuild it with `rag index --rebuild --store URI`"
+            )
         articles = {article_id: entry[0] for article_id, entry in entries.items()}  # the version is the content hash
         copies = {article_id: list(entry[2]) for article_id, entry in entries.items() if entry[2]}
         return Manifest(**{**head, "articles": articles, "copies": copies})
@@ -163,13 +229,18 @@ class MilvusEngine:
         return rows
 
     def open(self) -> MilvusStore:
-        generation, entries = self._current()
-        return MilvusStore(self, generation, self._manifest(entries), entries)
+        generation, entries, manifest = self._view()
+        return MilvusStore(self, generation, manifest, entries)
 
     def drop(self) -> None:
         for name in (self.chunks, self.articles_, self.meta):
             self.client.drop_collection(name)
-        if self.uri.endswith(".db"):  # stop the in-process Milvus Lite server that holds the file
+        self.close()
+
+    def close(self) -> None:
+        """Forget this engine (engine_for makes a new one) and stop the Milvus Lite process holding its file."""
+        forget(self)
+        if self.uri.endswith(".db"):
             from milvus_lite.server_manager import server_manager_instance
 
             self.client.close()
@@ -215,8 +286,13 @@ class MilvusEngine:
         time.sleep(SETTLE_SECONDS)
         return (self._meta("lease") or {}).get("holder") == holder
 
-    def _put(self, key: str, value: Any) -> None:
-        self.client.upsert(self.meta, [{"key": key, "value": json.dumps(value, ensure_ascii=False), "dummy": [0, 0]}])
+    def _put(self, key: str, value: Any, **more: Any) -> None:
+        """Write meta rows (several in one call: they land together)."""
+        rows = [
+            {"key": k, "value": json.dumps(v, ensure_ascii=False), "dummy": [0, 0]}
+            for k, v in {key: value, **more}.items()
+        ]
+        self.client.upsert(self.meta, rows)
 
     def write(
         self,
@@ -227,103 +303,145 @@ class MilvusEngine:
         vectors: np.ndarray,
         previous: object | None,
     ) -> int:
-        """Write the rewritten articles and remove the gone ones, article by article (see the module doc);
-        articles whose chunks are unchanged are not touched, except for changed near-duplicate lists."""
-        head = self._meta("manifest")
-        if head and Manifest(**head).mismatch(manifest.embedder, manifest.chunking) is not None:
-            log.warning("%s was built with other settings: dropping it to rebuild", self.location)
+        """Write the rewritten articles and retire the gone ones, a batch at a time (see the module doc); articles
+        whose chunks are unchanged are not touched, except for changed near-duplicate lists."""
+        head, layout = self._meta("manifest"), self._meta("layout")
+        if head and (layout != LAYOUT or Manifest(**head).mismatch(manifest.embedder, manifest.chunking)):
+            log.warning(
+                "%s was built with other settings or by an older version: dropping it to rebuild", self.location
+            )
             for name in (self.chunks, self.articles_):
                 self.client.drop_collection(name)
-            stale = ["manifest", "generation", "pending", *(f"hashes/{b}" for b in range(BUCKETS))]
+            stale = ["manifest", "generation", "pending", "stale", "stamp", *(f"hashes/{b}" for b in range(BUCKETS))]
             self.client.delete(self.meta, ids=stale)  # (the lease stays)
+            self._entries = None
         self._create(manifest.dimension)
-        self._finish_pending()
-        head = {k: v for k, v in asdict(manifest).items() if k not in ("articles", "copies")}
+        current = self._entries_for_build()
+        if layout != LAYOUT:
+            self._put("layout", LAYOUT)
+        self._settle()  # a killed build's versions, read back
+        stale: list[Version] = [tuple(v) for v in self._meta("stale") or []]  # type: ignore[misc]
+        head = {f.name: getattr(manifest, f.name) for f in fields(manifest) if f.name not in ("articles", "copies")}
         head["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self._put("manifest", head)
-        current = dict(self._current()[1]) if self._meta("generation") else {}
         by_article: dict[str, list[int]] = {}
         for position, chunk in enumerate(chunks):
             by_article.setdefault(chunk.article_id, []).append(position)
-        changed = [
-            a
-            for a in articles
-            if a.id in rewritten or a.id not in current or list(current[a.id][2]) != [c.id for c in a.copies]
-        ]
+        wanted = rewritten | _copies_changed(current, copies_of(articles))
+        changed = [a for a in articles if a.id in wanted or a.id not in current]
+        generation = self._meta("generation")
         for start in range(0, len(changed), BATCH_ARTICLES):
             batch = changed[start : start + BATCH_ARTICLES]
-            rows = []
-            for article in batch:
-                positions = by_article.get(article.id, []) if article.id in rewritten else []
-                rows += [self._chunk_row(article, chunks[p], vectors[p]) for p in positions]
-            self._put("pending", [a.id for a in batch])  # before any chunk: a killed build is cleaned up
-            for first in range(0, len(rows), 512):
-                self._insert_new(rows[first : first + 512])
             counts = {a.id: len(by_article[a.id]) if a.id in rewritten else current[a.id][1] for a in batch}
-            self.client.upsert(self.articles_, [self._article_row(a, counts[a.id]) for a in batch])
-            replaced = [a.id for a in batch if a.id in current]  # (new articles have no old chunks)
+            new = [(a.id, a.content_hash, counts[a.id]) for a in batch if a.id in rewritten]
+            old = [(a.id, *current[a.id][:2]) for a in batch if a.id in rewritten and a.id in current]
+            self._put("pending", new + old)  # before any row: a killed build's versions are found
+            rows = [
+                self._chunk_row(a, chunks[p], vectors[p])
+                for a in batch
+                if a.id in rewritten
+                for p in by_article.get(a.id, [])
+            ]
+            for first in range(0, len(rows), 512):
+                self._insert_new(self.chunks, rows[first : first + 512])
+            self._insert_new(self.articles_, [self._article_row(a, counts[a.id]) for a in batch if a.id in rewritten])
+            if same := [self._article_row(a, counts[a.id]) for a in batch if a.id not in rewritten]:
+                self.client.upsert(self.articles_, same)  # only their near-duplicate lists changed
             current.update({a.id: (a.content_hash, counts[a.id], tuple(c.id for c in a.copies)) for a in batch})
-            self._write_buckets(current, [a.id for a in batch])
-            self._put("generation", uuid.uuid4().hex)
-            self._finish_pending(replaced)
+            stale += [v for v in old if v[1] != current[v[0]][0]]
+            generation = self._switch(current, [a.id for a in batch], stale)
+            stale = self._purge(stale) if len(stale) >= PURGE_AT else stale
             log.info("switched %d of %d changed articles", start + len(batch), len(changed))
-        gone = sorted(set(current) - {a.id for a in articles})
+        gone = sorted(set(current) - {a.id for a in articles}) if len(current) > len(articles) else []
         for start in range(0, len(gone), BATCH_ARTICLES):
             batch = gone[start : start + BATCH_ARTICLES]
-            self._put("pending", batch)
-            self.client.delete(self.articles_, ids=batch)
+            retired = [(a, *current[a][:2]) for a in batch]
+            self._put("pending", retired)
             for article_id in batch:
                 del current[article_id]
-            self._write_buckets(current, batch)
-            self._put("generation", uuid.uuid4().hex)
-            self._finish_pending()
-        if self._meta("generation") is None:  # an empty first build
-            self._put("generation", uuid.uuid4().hex)
-        for name in (self.chunks, self.articles_):  # sealed segments are indexed (HNSW, BM25) and persisted
+            stale += retired
+            generation = self._switch(current, batch, stale)
+            stale = self._purge(stale) if len(stale) >= PURGE_AT else stale
+        if changed or gone:
+            self._put("pending", [])
+        if generation is None:  # an empty first build
+            generation = self._put_generation()
+        if stale and not current:
+            self._purge(stale)
+        for name in (self.chunks, self.articles_):  # sealed segments are indexed and persisted
             self.client.flush(name)
+        self._entries = (generation, self._stamp, current)  # this process's next build reads no bucket
         return sum(entry[1] for entry in current.values())
 
-    def _insert_new(self, rows: list[dict[str, Any]]) -> None:
-        """Insert the chunk rows not stored yet (a re-run writes the same ids). Not an upsert: in Milvus Lite that
-        deletes first, and a delete's cost grows with the collection (13 ms at 10k chunks, 110 ms at 100k)."""
-        ids = [row["id"] for row in rows]
-        stored = {int(r["id"]) for r in self.client.get(self.chunks, ids=ids, output_fields=["id"])}
-        if new := [row for row in rows if row["id"] not in stored]:
-            self.client.insert(self.chunks, new)
+    def _entries_for_build(self) -> dict[str, Entry]:
+        """A copy of every article's entry (none before the first build), under a new build stamp."""
+        try:
+            entries = dict(self._current()[1])
+        except IndexMissingError:
+            entries = {}
+        self._stamp = uuid.uuid4().hex
+        self._put("stamp", self._stamp)
+        return entries
 
-    def _write_buckets(self, entries: dict[str, Entry], touched: Sequence[str]) -> None:
-        """Rewrite the hash buckets holding the touched articles (after their rows switched: a build killed
-        before this leaves a stale entry, and the re-run then rewrites that article, to the same rows)."""
+    def _put_generation(self, **more: Any) -> str:
+        label = uuid.uuid4().hex
+        self._put("generation", label, **more)
+        return label
+
+    def _switch(self, entries: dict[str, Entry], touched: Sequence[str], stale: list[Version]) -> str:
+        """Switch the touched articles to their entries (their hash buckets), with a new generation label for
+        searches and the versions now stale, in one write."""
         buckets = {bucket(article_id) for article_id in touched}
         contents: dict[int, dict[str, Entry]] = {b: {} for b in buckets}
-        for article_id, entry in entries.items():
-            if (b := bucket(article_id)) in contents:
-                contents[b][article_id] = entry
-        rows = []
+        for article_id, entry in self._read_buckets(buckets).items():  # read and changed: the cost follows the change
+            contents[bucket(article_id)][article_id] = entry
+        for article_id in touched:
+            if article_id in entries:
+                contents[bucket(article_id)][article_id] = entries[article_id]
+            else:
+                contents[bucket(article_id)].pop(article_id, None)
+        rows = {}
         for b, content in contents.items():
             value = json.dumps(content, ensure_ascii=False)
             if len(value.encode()) > 65_535:
                 raise ValueError(f"hash bucket {b} is full ({len(content)} articles): the index holds too many")
-            rows.append({"key": f"hashes/{b}", "value": value, "dummy": [0, 0]})
-        self.client.upsert(self.meta, rows)
+            rows[f"hashes/{b}"] = content
+        return self._put_generation(stale=stale, **rows)
 
-    def _finish_pending(self, replaced: Sequence[str] | None = None) -> None:
-        """Remove the chunks of the pending articles that are not their active version: the old ones, or those
-        a killed build wrote (rewritten by the re-run), or all of a removed article's. `replaced`: only these
-        articles' (those that had a version before); None: every pending one (after a killed build)."""
-        pending = self._meta("pending")
-        targets = pending if replaced is None else replaced
-        if targets:
-            rows = self.client.get(self.articles_, ids=list(targets), output_fields=["version"])
-            active = {r["id"]: r["version"] for r in rows}
-            clauses = [
-                f"(article_id == {quote(article_id)} and version != {quote(active.get(article_id, ''))})"
-                for article_id in targets
-            ]
-            for first in range(0, len(clauses), CLAUSES):
-                self.client.delete(self.chunks, filter=" or ".join(clauses[first : first + CLAUSES]))
-        if pending:
-            self._put("pending", [])
+    def _settle(self) -> None:
+        """A killed build's pending versions that are not active become stale."""
+        pending: list[Version] = [tuple(v) for v in self._meta("pending") or []]  # type: ignore[misc]
+        if not pending:
+            return
+        active = self._active_versions(a for a, _, _ in pending)
+        if retired := [v for v in pending if active.get(v[0]) != v[1]]:
+            self._put("stale", (self._meta("stale") or []) + retired)
+        self._put("pending", [])
+
+    def _purge(self, stale: list[Version]) -> list[Version]:
+        """Delete the stale versions' chunks and rows in one go; a version active again (an article changed back)
+        is kept."""
+        active = self._active_versions(a for a, _, _ in stale)
+        retired = {v for v in stale if active.get(v[0]) != v[1]}
+        ids = [chunk_id(a, version, ordinal) for a, version, count in retired for ordinal in range(count)]
+        for first in range(0, len(ids), 16_384):
+            self.client.delete(self.chunks, ids=ids[first : first + 16_384])
+        if retired:
+            self.client.delete(self.articles_, ids=[version_key(a, version) for a, version, _ in retired])
+        self._put("stale", [])
+        log.info("purged %d stale article versions (%d chunks)", len(retired), len(ids))
+        return []
+
+    def _insert_new(self, collection: str, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows not stored yet (a re-run writes the same ids). Not an upsert: in Milvus Lite that deletes
+        first, and a delete costs what the collection holds."""
+        if not rows:
+            return
+        field = "id" if collection == self.chunks else "key"
+        found = self.client.get(collection, ids=[row[field] for row in rows], output_fields=[field])
+        stored = {int(r[field]) for r in found}
+        if new := [row for row in rows if row[field] not in stored]:
+            self.client.insert(collection, new)
 
     @staticmethod
     def _chunk_row(article: Article, chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
@@ -337,18 +455,24 @@ class MilvusEngine:
             "text": chunk.text,
             "terms": " ".join(analyze(chunk.text)) or "_",
             "vector": np.asarray(vector, dtype=np.float32).tolist(),
+            "title": article.title,
+            "path": article.path,
             "date": article.date or "",
-            "source": source_keys([article.source])[0] if article.source else "",
+            "source": source_keys([article.source])[0] if article.source else "",  # (for filters)
             "host": host(article.url) or "",
+            "url": article.url or "",
+            "author": article.author or "",
+            "byline": article.source or "",  # the source as the article names it
         }
 
     @staticmethod
     def _article_row(article: Article, chunks: int) -> dict[str, Any]:
-        """The article's row: details, active version, chunk count and full text (in parts)."""
+        """The article version's row: details, chunk count and full text (in parts)."""
         parts = [article.text[i : i + TEXT_PART] for i in range(0, len(article.text), TEXT_PART)]
         if len(parts) > MAX_PARTS:
             raise ValueError(f"{article.id}: {len(article.text)} characters, more than Milvus can store")
         return {
+            "key": version_key(article.id, article.content_hash),
             "id": article.id,
             "version": article.content_hash,
             "title": article.title,
@@ -377,6 +501,8 @@ class MilvusEngine:
             # Indexes created after the collection, without waiting on them (loading waits for them).
             self.client.create_collection(name, schema=schema, consistency_level="Strong")
             for field, kind, metric, options in indexes:
+                if kind == "HNSW" and self.uri.endswith(".db"):  # Milvus Lite (a file): no HNSW
+                    kind, options = "FLAT", {}
                 try:
                     self._index(name, field, kind, metric, options)
                 except MilvusException as refused:  # Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX vectors only
@@ -394,7 +520,8 @@ class MilvusEngine:
             create(self.meta, schema, placeholder)
         if not self.client.has_collection(self.articles_):
             schema = MilvusClient.create_schema(auto_id=False)
-            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=1024)
+            schema.add_field("key", DataType.INT64, is_primary=True)  # version_key(id, version)
+            schema.add_field("id", DataType.VARCHAR, max_length=1024)
             for name in ARTICLE_FIELDS[1:-2]:
                 schema.add_field(name, DataType.VARCHAR, max_length=4096)
             schema.add_field("copies", DataType.VARCHAR, max_length=65_535)
@@ -423,6 +550,8 @@ class MilvusEngine:
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
             for name in ("date", "source", "host"):
                 schema.add_field(name, DataType.VARCHAR, max_length=512)
+            for name in ("title", "path", "url", "author", "byline"):  # the article's, for hits
+                schema.add_field(name, DataType.VARCHAR, max_length=4096)
             schema.add_function(
                 Function(
                     name="bm25",
@@ -449,6 +578,12 @@ def _score(found: dict[str, Any], field: str) -> float:
     return distance if field == "vector" else abs(distance) / (1 + BM25["bm25_k1"])
 
 
+def _copies_changed(entries: dict[str, Entry], copies: dict[str, list[str]]) -> set[str]:
+    """The indexed articles whose near-duplicates changed (`copies`: the articles' now, for those that have any)."""
+    had = {article_id for article_id, entry in entries.items() if entry[2]}
+    return {a for a in had | copies.keys() if a in entries and list(entries[a][2]) != copies.get(a, [])}
+
+
 def _copies_json(article: Article) -> str:
     return json.dumps([asdict(c) for c in article.copies], ensure_ascii=False)
 
@@ -466,7 +601,6 @@ class MilvusStore:
         self.manifest = manifest
         self._entries = entries
         self.size = sum(entry[1] for entry in entries.values())  # chunks searched (a view does not change)
-        self._details: dict[str, dict[str, Any]] = {}
         self._passages: dict[int, dict[str, Any]] = {}  # chunk rows searches brought back (a chunk id never changes)
         self._cosines: tuple[bytes, dict[int, float]] = (b"", {})  # the latest query vector's dense scores
         self._bm25: tuple[str, dict[int, float]] = ("", {})  # the latest query's BM25 scores
@@ -592,13 +726,8 @@ class MilvusStore:
             known.update(fetched)  # the final hits ask again
         return {int(i): scores[int(i)] for i in chunk_ids if int(i) in scores}
 
-    def _article_details(self, article_ids: set[str]) -> dict[str, dict[str, Any]]:
-        missing = [a for a in article_ids if a not in self._details]
-        if missing:
-            fields = ["title", "path", "date", "source", "url", "author"]
-            for row in self.client.get(self.engine.articles_, ids=missing, output_fields=fields):
-                self._details[row["id"]] = row
-        return self._details
+    def _key(self, article_id: str) -> int:
+        return version_key(article_id, self._entries[article_id][0])
 
     def hits(self, scored: Sequence[tuple[int, float]], similarity: dict[int, float]) -> list[Hit]:
         if not scored:
@@ -607,17 +736,15 @@ class MilvusStore:
         if missing := [i for i, _ in scored if i not in rows]:
             fetched = self.client.get(self.engine.chunks, ids=missing, output_fields=PASSAGE_FIELDS)
             rows |= {int(r["id"]): r for r in fetched}
-        details = self._article_details({r["article_id"] for r in rows.values()})
         hits = []
         for i, score in scored:
-            row = rows.get(i)
-            article = details.get(row["article_id"]) if row else None
-            if row is None or article is None:
+            if (row := rows.get(i)) is None:
                 continue
-            extra = {k: article[k] or None for k in ("date", "source", "url", "author")}
+            extra = {"date": row["date"] or None, "source": row["byline"] or None}
+            extra |= {"url": row["url"] or None, "author": row["author"] or None}
             hits.append(
                 Hit(
-                    i, score, similarity[i], row["text"], row["article_id"], article["title"], article["path"],
+                    i, score, similarity[i], row["text"], row["article_id"], row["title"], row["path"],
                     int(row["start"]), int(row["end"]), **extra,
                 )
             )  # fmt: skip
@@ -638,7 +765,7 @@ class MilvusStore:
     def article_text(self, article_id: str) -> str:
         if article_id not in self._entries:
             raise KeyError(article_id)
-        rows = self.client.get(self.engine.articles_, ids=[article_id], output_fields=["text"])
+        rows = self.client.get(self.engine.articles_, ids=[self._key(article_id)], output_fields=["text"])
         if not rows:
             raise KeyError(article_id)
         return "".join(rows[0]["text"])
@@ -655,8 +782,8 @@ class MilvusStore:
                 chunks=self._entries[r["id"]][1],
                 copies=json.loads(r["copies"]),
             )
-            for r in self.engine._article_rows(("id", *fields, "copies"))
-            if r["id"] in self._entries
+            for r in self.engine._article_rows(("id", "version", *fields, "copies"))
+            if self._active(r["id"], r["version"])
         ]
         return sorted(records, key=lambda r: (r.path, r.id))
 
