@@ -331,3 +331,22 @@ def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_se
     assert all(not r.copies for r in Index(settings, fake_embedder).store.articles())
     if engine == "milvus_lite":
         engine_for(settings).drop()
+
+
+def test_a_milvus_index_laid_out_by_an_older_version_asks_for_a_rebuild(tmp_path, fake_settings, fake_embedder):
+    """An index written by an older rag-news (articles keyed by id, layout 1) is not misread: opening it says to
+    rebuild, and `rag index --rebuild` drops and rebuilds it."""
+    seeds = tmp_path / "seeds"
+    write_articles(seeds, ARTICLES)
+    settings = fake_settings(seeds, tmp_path / "index").model_copy(
+        update={"store": StoreSettings(uri=str(tmp_path / "index.db"))}
+    )
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    engine = engine_for(settings)
+    engine._put("layout", 1)
+    engine._entries = None  # (as in a new process)
+    with pytest.raises(IndexMismatchError, match=r"older rag-news.*rag index --rebuild"):
+        Index(settings, fake_embedder)
+    build_index(settings, embedder=fake_embedder, force=True, show_progress=False)
+    assert Index(settings, fake_embedder).search("الكرملين", k=1)[0].article_id == "kremlin.json#1"
+    engine_for(settings).drop()
