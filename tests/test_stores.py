@@ -46,6 +46,14 @@ def write_articles(seeds: Path, articles: dict[str, dict[str, str]]) -> None:
         (seeds / name).write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
 
 
+def on_milvus_lite(fake_settings, tmp_path: Path, articles: dict[str, dict[str, str]]) -> Settings:
+    """Settings for these articles (written to tmp_path/seeds) on a Milvus Lite file, with the fake embedder."""
+    write_articles(tmp_path / "seeds", articles)
+    return fake_settings(tmp_path / "seeds", tmp_path / "index").model_copy(
+        update={"store": StoreSettings(uri=str(tmp_path / "index.db"))}
+    )
+
+
 @pytest.fixture(params=["local", "milvus_lite"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings for the three articles on either engine, with the fake embedder."""
@@ -185,10 +193,7 @@ def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_compl
     """SIGKILL a Milvus Lite build once it has switched some articles: each article is then wholly at its old
     or its new version (none missing), and the re-run finishes the rest and lists every stale chunk for removal."""
     seeds = tmp_path / "seeds"
-    write_articles(seeds, corpus("old", 300))
-    settings = fake_settings(seeds, tmp_path / "index").model_copy(
-        update={"store": StoreSettings(uri=str(tmp_path / "index.db"))}
-    )
+    settings = on_milvus_lite(fake_settings, tmp_path, corpus("old", 300))
     script = BUILDER.format(tests=str(REPO / "tests"))
     run = [sys.executable, "-c", script, settings.model_dump_json()]
     subprocess.run(run, check=True, capture_output=True, cwd=REPO, timeout=600)
@@ -277,10 +282,7 @@ def test_old_versions_wait_unseen_and_are_purged_together(tmp_path, fake_setting
 
     monkeypatch.setattr(milvus, "PURGE_AT", 2)
     seeds = tmp_path / "seeds"
-    write_articles(seeds, ARTICLES)
-    settings = fake_settings(seeds, tmp_path / "index").model_copy(
-        update={"store": StoreSettings(uri=str(tmp_path / "index.db"))}
-    )
+    settings = on_milvus_lite(fake_settings, tmp_path, ARTICLES)
     build_index(settings, embedder=fake_embedder, show_progress=False)
     engine = engine_for(settings)
 
@@ -308,8 +310,8 @@ def test_old_versions_wait_unseen_and_are_purged_together(tmp_path, fake_setting
     engine.drop()
 
 
-@pytest.mark.parametrize("engine", ["local", "milvus_lite"])
-def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_settings, fake_embedder, engine):
+@pytest.mark.parametrize("store", ["local", "milvus_lite"])
+def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_settings, fake_embedder, store):
     """Only the near-duplicate list of an article changes (no new chunks): both engines show it, and drop it."""
     from test_duplicates import reposted, stories
 
@@ -318,7 +320,7 @@ def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_se
     wire = {"text": first["text"], "date": "2024-05-01"}  # (the earlier story is the one kept)
     write_articles(seeds, {"wire.json": wire, "other.json": {"text": second["text"]}})
     settings = fake_settings(seeds, tmp_path / "index", max_tokens=60)
-    if engine == "milvus_lite":
+    if store == "milvus_lite":
         settings = settings.model_copy(update={"store": StoreSettings(uri=str(tmp_path / "index.db"))})
     build_index(settings, embedder=fake_embedder, show_progress=False)
     write_articles(seeds, {"site.json": {"text": reposted(first["text"]), "source": "Site", "date": "2024-05-02"}})
@@ -329,18 +331,14 @@ def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_se
     (seeds / "site.json").unlink()
     build_index(settings, embedder=fake_embedder, show_progress=False)
     assert all(not r.copies for r in Index(settings, fake_embedder).store.articles())
-    if engine == "milvus_lite":
+    if store == "milvus_lite":
         engine_for(settings).drop()
 
 
 def test_a_milvus_index_laid_out_by_an_older_version_asks_for_a_rebuild(tmp_path, fake_settings, fake_embedder):
     """An index written by an older rag-news (articles keyed by id, layout 1) is not misread: opening it says to
     rebuild, and `rag index --rebuild` drops and rebuilds it."""
-    seeds = tmp_path / "seeds"
-    write_articles(seeds, ARTICLES)
-    settings = fake_settings(seeds, tmp_path / "index").model_copy(
-        update={"store": StoreSettings(uri=str(tmp_path / "index.db"))}
-    )
+    settings = on_milvus_lite(fake_settings, tmp_path, ARTICLES)
     build_index(settings, embedder=fake_embedder, show_progress=False)
     engine = engine_for(settings)
     engine._put("layout", 1)

@@ -2,8 +2,8 @@
 
 Three collections, named `<prefix>_chunks`, `<prefix>_articles` and `<prefix>_meta`:
 - chunks: text and offsets, article id and version (the article's content hash), the dense vector, our Arabic
-  analyser's terms (joined by spaces) with Milvus's BM25 function over them, and the date / source / host that
-  scope filters read;
+  analyser's terms (joined by spaces) with Milvus's BM25 function over them, the date / source / host that
+  scope filters read, and the article's title, path, url, author and byline that hits show;
 - articles: one row per article version with its details, its chunk count and its full text;
 - meta: the manifest (embedder, chunking, format), every article's active version, chunk count and
   near-duplicates in BUCKETS rows (read whole by a build or a new view, instead of scanning the articles), a
@@ -288,10 +288,15 @@ class MilvusEngine:
 
     def _put(self, key: str, value: Any, **more: Any) -> None:
         """Write meta rows (several in one call: they land together)."""
-        rows = [
-            {"key": k, "value": json.dumps(v, ensure_ascii=False), "dummy": [0, 0]}
-            for k, v in {key: value, **more}.items()
-        ]
+        rows = []
+        for k, v in {key: value, **more}.items():
+            text = json.dumps(v, ensure_ascii=False)
+            if (size := len(text.encode())) > 65_535:
+                raise ValueError(
+                    f"{self.location}: meta row {k!r} would hold {size} bytes, more than Milvus's 65,535 "
+                    "(too many articles in one hash bucket, or article ids too long)"
+                )
+            rows.append({"key": k, "value": text, "dummy": [0, 0]})
         self.client.upsert(self.meta, rows)
 
     def write(
@@ -305,7 +310,8 @@ class MilvusEngine:
     ) -> int:
         """Write the rewritten articles and retire the gone ones, a batch at a time (see the module doc); articles
         whose chunks are unchanged are not touched, except for changed near-duplicate lists."""
-        head, layout = self._meta("manifest"), self._meta("layout")
+        found = self._metas("manifest", "layout")
+        head, layout = found.get("manifest"), found.get("layout")
         if head and (layout != LAYOUT or Manifest(**head).mismatch(manifest.embedder, manifest.chunking)):
             log.warning(
                 "%s was built with other settings or by an older version: dropping it to rebuild", self.location
@@ -316,20 +322,16 @@ class MilvusEngine:
             self.client.delete(self.meta, ids=stale)  # (the lease stays)
             self._entries = None
         self._create(manifest.dimension)
-        current = self._entries_for_build()
-        if layout != LAYOUT:
-            self._put("layout", LAYOUT)
-        self._settle()  # a killed build's versions, read back
-        stale: list[Version] = [tuple(v) for v in self._meta("stale") or []]  # type: ignore[misc]
+        generation, current = self._entries_for_build()
+        stale = self._settle()
         head = {f.name: getattr(manifest, f.name) for f in fields(manifest) if f.name not in ("articles", "copies")}
         head["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        self._put("manifest", head)
+        self._put("manifest", head, layout=LAYOUT)
         by_article: dict[str, list[int]] = {}
         for position, chunk in enumerate(chunks):
             by_article.setdefault(chunk.article_id, []).append(position)
         wanted = rewritten | _copies_changed(current, copies_of(articles))
         changed = [a for a in articles if a.id in wanted or a.id not in current]
-        generation = self._meta("generation")
         for start in range(0, len(changed), BATCH_ARTICLES):
             batch = changed[start : start + BATCH_ARTICLES]
             counts = {a.id: len(by_article[a.id]) if a.id in rewritten else current[a.id][1] for a in batch}
@@ -350,7 +352,7 @@ class MilvusEngine:
             current.update({a.id: (a.content_hash, counts[a.id], tuple(c.id for c in a.copies)) for a in batch})
             stale += [v for v in old if v[1] != current[v[0]][0]]
             generation = self._switch(current, [a.id for a in batch], stale)
-            stale = self._purge(stale) if len(stale) >= PURGE_AT else stale
+            stale = self._purge(stale)
             log.info("switched %d of %d changed articles", start + len(batch), len(changed))
         gone = sorted(set(current) - {a.id for a in articles}) if len(current) > len(articles) else []
         for start in range(0, len(gone), BATCH_ARTICLES):
@@ -361,27 +363,28 @@ class MilvusEngine:
                 del current[article_id]
             stale += retired
             generation = self._switch(current, batch, stale)
-            stale = self._purge(stale) if len(stale) >= PURGE_AT else stale
+            stale = self._purge(stale)
         if changed or gone:
             self._put("pending", [])
         if generation is None:  # an empty first build
             generation = self._put_generation()
-        if stale and not current:
-            self._purge(stale)
+        if not current:  # an empty index keeps nothing
+            self._purge(stale, due=1)
         for name in (self.chunks, self.articles_):  # sealed segments are indexed and persisted
             self.client.flush(name)
         self._entries = (generation, self._stamp, current)  # this process's next build reads no bucket
         return sum(entry[1] for entry in current.values())
 
-    def _entries_for_build(self) -> dict[str, Entry]:
-        """A copy of every article's entry (none before the first build), under a new build stamp."""
+    def _entries_for_build(self) -> tuple[str | None, dict[str, Entry]]:
+        """The generation and a copy of every article's entry (none before the first build), under a new build
+        stamp."""
         try:
-            entries = dict(self._current()[1])
+            generation, entries = self._current()
         except IndexMissingError:
-            entries = {}
+            generation, entries = None, {}
         self._stamp = uuid.uuid4().hex
         self._put("stamp", self._stamp)
-        return entries
+        return generation, dict(entries)
 
     def _put_generation(self, **more: Any) -> str:
         label = uuid.uuid4().hex
@@ -400,27 +403,24 @@ class MilvusEngine:
                 contents[bucket(article_id)][article_id] = entries[article_id]
             else:
                 contents[bucket(article_id)].pop(article_id, None)
-        rows = {}
-        for b, content in contents.items():
-            value = json.dumps(content, ensure_ascii=False)
-            if len(value.encode()) > 65_535:
-                raise ValueError(f"hash bucket {b} is full ({len(content)} articles): the index holds too many")
-            rows[f"hashes/{b}"] = content
-        return self._put_generation(stale=stale, **rows)
+        return self._put_generation(stale=stale, **{f"hashes/{b}": content for b, content in contents.items()})
 
-    def _settle(self) -> None:
-        """A killed build's pending versions that are not active become stale."""
-        pending: list[Version] = [tuple(v) for v in self._meta("pending") or []]  # type: ignore[misc]
-        if not pending:
-            return
-        active = self._active_versions(a for a, _, _ in pending)
-        if retired := [v for v in pending if active.get(v[0]) != v[1]]:
-            self._put("stale", (self._meta("stale") or []) + retired)
-        self._put("pending", [])
+    def _settle(self) -> list[Version]:
+        """Every stale version, with a killed build's pending versions that are not active among them."""
+        found = self._metas("pending", "stale")
+        stale: list[Version] = [tuple(v) for v in found.get("stale") or []]  # type: ignore[misc]
+        pending: list[Version] = [tuple(v) for v in found.get("pending") or []]  # type: ignore[misc]
+        if pending:
+            active = self._active_versions(a for a, _, _ in pending)
+            stale += [v for v in pending if active.get(v[0]) != v[1]]
+            self._put("stale", stale, pending=[])
+        return stale
 
-    def _purge(self, stale: list[Version]) -> list[Version]:
-        """Delete the stale versions' chunks and rows in one go; a version active again (an article changed back)
-        is kept."""
+    def _purge(self, stale: list[Version], due: int | None = None) -> list[Version]:
+        """Once `due` (PURGE_AT) stale versions wait, delete their chunks and rows in one go, keeping a version
+        active again (an article changed back); returns the versions still waiting."""
+        if not stale or len(stale) < (due or PURGE_AT):
+            return stale
         active = self._active_versions(a for a, _, _ in stale)
         retired = {v for v in stale if active.get(v[0]) != v[1]}
         ids = [chunk_id(a, version, ordinal) for a, version, count in retired for ordinal in range(count)]
