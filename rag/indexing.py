@@ -47,14 +47,20 @@ def chunker_params(settings: Settings) -> dict[str, int | bool]:
 
 
 def _unique(articles: list[Article], problems: list[str]) -> list[Article]:
-    """Drop articles whose text repeats an earlier one (the same article under two names)."""
+    """Drop articles whose text repeats an earlier one (the same article under two names), and those whose id
+    repeats an earlier one (two records with one id in a JSON Lines file)."""
     seen: dict[str, str] = {}
+    ids: set[str] = set()
     unique = []
     for article in articles:
         if article.text in seen:
             problems.append(f"{article.id}: skipped, same content as {seen[article.text]}")
             continue
+        if article.id in ids:
+            problems.append(f"{article.id}: skipped, an earlier article has the same id")
+            continue
         seen[article.text] = article.id
+        ids.add(article.id)
         unique.append(article)
     return unique
 
@@ -69,7 +75,8 @@ def staleness(settings: Settings, articles: list[Article], embedder: str, engine
     mismatch = manifest.mismatch(embedder, chunker_params(settings))
     if mismatch:
         return mismatch
-    if manifest.articles != {a.id: a.content_hash for a in articles}:
+    indexed = manifest.articles  # (article ids are unique: _unique)
+    if len(indexed) != len(articles) or any(indexed.get(a.id) != a.content_hash for a in articles):
         return "articles changed"
     if manifest.copies != copies_of(articles):
         return "near-duplicates changed"

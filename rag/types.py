@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ class Article:
     source: str | None = None  # publication or site name
     language: str | None = None
     copies: tuple[Copy, ...] = ()  # the same story elsewhere (near-duplicates, indexed once as this article)
+
+    def __post_init__(self) -> None:
+        # Interned: a build looks every article's id up among the index's (the same string object compares at once).
+        object.__setattr__(self, "id", sys.intern(self.id))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -59,6 +60,17 @@ def test_unchanged_run_embeds_nothing(settings, fake_embedder):
     before = fake_embedder.documents_encoded
     report = build(settings, fake_embedder)
     assert not report.built and report.unchanged == 5 and fake_embedder.documents_encoded == before
+
+
+def test_two_records_with_one_id_index_the_first_and_a_rerun_is_up_to_date(settings, fake_embedder):
+    records = [{"id": "7", "text": "خبر أول عن ميناء طرطوس."}, {"id": "7", "text": "خبر ثان عن سد النهضة."}]
+    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    (settings.seeds_dir / "feed.jsonl").write_text(lines, encoding="utf-8")
+    first = build(settings, fake_embedder)
+    assert first.problems == ["feed.jsonl#7: skipped, an earlier article has the same id"]
+    [hit] = Index(settings, embedder=fake_embedder).search("ميناء طرطوس", k=1, mode="lexical")
+    assert hit.article_id == "feed.jsonl#7" and "سد النهضة" not in hit.text
+    assert not build(settings, fake_embedder).built
 
 
 def test_deleted_article_cannot_be_retrieved(settings, fake_embedder):

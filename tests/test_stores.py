@@ -275,6 +275,19 @@ def test_two_processes_share_one_milvus_server(tmp_path, fake_settings, fake_emb
     assert index.search("olive harvest", k=1)[0].article_id == "olive.json#1"
 
 
+def assert_carried_view_is_the_stored_one(settings) -> None:
+    """The view a Milvus build carries over for its process's next (changed by what the build changed) is the one a
+    new process reads from the index."""
+    engine = engine_for(settings)
+    carried = engine._current()
+    engine._snapshot = None
+    stored = engine._current()
+    for view in (carried, stored):
+        assert view.chunks == sum(entry[1] for entry in view.entries.values())
+    assert carried.manifest.articles == stored.manifest.articles and carried.manifest.copies == stored.manifest.copies
+    assert carried.chunks == stored.chunks and carried.entries.keys() == stored.entries.keys()
+
+
 def test_old_versions_wait_unseen_and_are_purged_together(tmp_path, fake_settings, fake_embedder, monkeypatch):
     """A change deletes nothing itself (a Milvus Lite delete costs what the collection holds): the old version
     is retired, never seen by searches or the article list, and retired versions are deleted together."""
@@ -294,6 +307,7 @@ def test_old_versions_wait_unseen_and_are_purged_together(tmp_path, fake_setting
     build_index(settings, embedder=fake_embedder, show_progress=False)
     index = Index(settings, fake_embedder)
     assert stored() > index.store.size  # the old version waits
+    assert_carried_view_is_the_stored_one(settings)
     for mode in ("dense", "lexical", "hybrid"):
         assert all("sunny" not in h.text for h in index.search("weather in Tunis sunny light winds", k=3, mode=mode))
     assert index.article_text("weather.json#1").startswith("Rain and hail")
@@ -325,6 +339,8 @@ def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_se
     build_index(settings, embedder=fake_embedder, show_progress=False)
     write_articles(seeds, {"site.json": {"text": reposted(first["text"]), "source": "Site", "date": "2024-05-02"}})
     assert build_index(settings, embedder=fake_embedder, show_progress=False).embedded == 0
+    if store == "milvus_lite":
+        assert_carried_view_is_the_stored_one(settings)
     index = Index(settings, fake_embedder)
     records = {r.id: r for r in index.store.articles()}
     assert [c.id for c in records["wire.json#1"].copies] == ["site.json#1"] and not records["other.json#1"].copies
@@ -332,6 +348,7 @@ def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_se
     build_index(settings, embedder=fake_embedder, show_progress=False)
     assert all(not r.copies for r in Index(settings, fake_embedder).store.articles())
     if store == "milvus_lite":
+        assert_carried_view_is_the_stored_one(settings)
         engine_for(settings).drop()
 
 
@@ -342,7 +359,7 @@ def test_a_milvus_index_laid_out_by_an_older_version_asks_for_a_rebuild(tmp_path
     build_index(settings, embedder=fake_embedder, show_progress=False)
     engine = engine_for(settings)
     engine._put("layout", 1)
-    engine._entries = None  # (as in a new process)
+    engine._snapshot = None  # (as in a new process)
     with pytest.raises(IndexMismatchError, match=r"older rag-news.*rag index --rebuild"):
         Index(settings, fake_embedder)
     build_index(settings, embedder=fake_embedder, force=True, show_progress=False)

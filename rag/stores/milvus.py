@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,41 @@ def version_key(article_id: str, version: str) -> int:
 Version = tuple[str, str, int]  # an article version: article id, content hash, chunk count
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The index as a generation left it: every article's entry, the manifest they make and the chunks they hold.
+    Read from the meta rows once per generation and build stamp; a build carries it over for its process's next."""
+
+    generation: str
+    stamp: str
+    entries: dict[str, Entry]
+    manifest: Manifest
+    chunks: int
+
+    @classmethod
+    def of(cls, generation: str, stamp: str, head: dict[str, Any], entries: dict[str, Entry]) -> Snapshot:
+        versions = {article_id: entry[0] for article_id, entry in entries.items()}  # the version is the content hash
+        copies = {article_id: list(entry[2]) for article_id, entry in entries.items() if entry[2]}
+        manifest = Manifest(**{**head, "articles": versions, "copies": copies})
+        return cls(generation, stamp, entries, manifest, sum(entry[1] for entry in entries.values()))
+
+    def changed(self, generation: str, stamp: str, head: dict[str, Any], changes: dict[str, Entry | None]) -> Snapshot:
+        """This snapshot with these articles' entries replaced (None: removed), in time that follows the change."""
+        entries, versions, copies = dict(self.entries), dict(self.manifest.articles), dict(self.manifest.copies)
+        chunks = self.chunks
+        for article_id, entry in changes.items():
+            if (old := entries.pop(article_id, None)) is not None:
+                chunks -= old[1]
+            versions.pop(article_id, None)
+            copies.pop(article_id, None)
+            if entry is not None:
+                entries[article_id], versions[article_id], chunks = entry, entry[0], chunks + entry[1]
+                if entry[2]:
+                    copies[article_id] = list(entry[2])
+        manifest = Manifest(**{**head, "articles": versions, "copies": copies})
+        return Snapshot(generation, stamp, entries, manifest, chunks)
+
+
 def serve_lite(path: Path, address: str) -> None:
     """Milvus Lite's server mode: its engine (a process of its own) serves the file on `address` (host:port) to
     any number of processes, until this one is stopped (Ctrl-C, SIGTERM)."""
@@ -143,9 +179,7 @@ class MilvusEngine:
         self.location = f"{uri} ({prefix})"
         self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         self.chunks, self.articles_, self.meta = f"{prefix}_chunks", f"{prefix}_articles", f"{prefix}_meta"
-        self._entries: tuple[str, str, dict[str, Entry]] | None = None  # generation, build stamp, entries
-        self._stamp = ""  # the stamp of this engine's latest build
-        self._made: tuple[dict[str, Entry], Manifest] | None = None  # the manifest made from these entries
+        self._snapshot: Snapshot | None = None  # read once per generation and build stamp
         for name in (self.meta, self.articles_, self.chunks):  # collections are searched once loaded
             if self.client.has_collection(name):
                 self.client.load_collection(name)
@@ -169,55 +203,41 @@ class MilvusEngine:
         return str(label)
 
     def manifest(self) -> Manifest:
-        return self._view()[2]
+        return self._current().manifest
 
-    def _view(self) -> tuple[str, dict[str, Entry], Manifest]:
-        """The generation, its entries and its manifest (made once per set of entries)."""
-        generation, entries = self._current()
-        cached = self._made
-        if cached is None or cached[0] is not entries:
-            cached = self._made = (entries, self._manifest(entries))
-        return generation, entries, cached[1]
-
-    def _current(self) -> tuple[str, dict[str, Entry]]:
-        """The generation and every article's entry (version, chunk count, near-duplicates), read from the
-        BUCKETS meta rows once per generation and build stamp (a build killed between switching articles and
-        labelling a generation leaves the stamp it wrote first): a build compares content hashes without scanning
-        the articles, and a running process's next build reads nothing its last one wrote."""
-        found = self._metas("generation", "stamp")
-        if "generation" not in found:
+    def _current(self) -> Snapshot:
+        """The index as its generation left it, every article's entry read from the BUCKETS meta rows once per
+        generation and build stamp (a build killed between switching articles and labelling a generation leaves
+        the stamp it wrote first): a build compares content hashes without scanning the articles, and a running
+        process's next build reads nothing its last one wrote."""
+        found = self._metas("generation", "stamp", "manifest", "layout")
+        if "generation" not in found or "manifest" not in found:
             raise IndexMissingError(f"no index at {self.location}: build one with `rag index --store URI`")
+        if (layout := found.get("layout")) != LAYOUT:
+            raise IndexMismatchError(
+                f"{self.location} was built by an older rag-news (layout {layout}, this one reads {LAYOUT}): "
+                "rebuild it with `rag index --rebuild --store URI`"
+            )
         generation, stamp = str(found["generation"]), found.get("stamp", "")
-        cached = self._entries
-        if cached is None or cached[:2] != (generation, stamp):
-            cached = self._entries = (generation, stamp, self._read_buckets(range(BUCKETS)))
-        return cached[0], cached[2]
+        cached = self._snapshot
+        if cached is None or (cached.generation, cached.stamp) != (generation, stamp):
+            entries = self._read_buckets(range(BUCKETS))
+            cached = self._snapshot = Snapshot.of(generation, stamp, found["manifest"], entries)
+        return cached
 
     def _read_buckets(self, buckets: Iterable[int]) -> dict[str, Entry]:
         entries: dict[str, Entry] = {}
         keys = [f"hashes/{b}" for b in sorted(set(buckets))]
         for first in range(0, len(keys), 256):
             for row in self.client.get(self.meta, ids=keys[first : first + 256], output_fields=["value"]):
-                entries.update({k: tuple(v) for k, v in json.loads(row["value"]).items()})  # type: ignore[misc]
+                # (ids interned, as Article's: a build's look-ups compare the same string objects)
+                entries.update({sys.intern(k): tuple(v) for k, v in json.loads(row["value"]).items()})  # type: ignore[misc]
         return entries
 
     def _active_versions(self, article_ids: Iterable[str]) -> dict[str, str]:
         """The active version of each of these articles, read afresh from their buckets."""
         ids = set(article_ids)
         return {a: entry[0] for a, entry in self._read_buckets(bucket(a) for a in ids).items() if a in ids}
-
-    def _manifest(self, entries: dict[str, Entry]) -> Manifest:
-        head = self._meta("manifest")
-        if head is None:
-            raise IndexMissingError(f"no index at {self.location}: build one with `rag index --store URI`")
-        if (layout := self._meta("layout")) != LAYOUT:
-            raise IndexMismatchError(
-                f"{self.location} was built by an older rag-news (layout {layout}, this one reads {LAYOUT}): "
-                "rebuild it with `rag index --rebuild --store URI`"
-            )
-        articles = {article_id: entry[0] for article_id, entry in entries.items()}  # the version is the content hash
-        copies = {article_id: list(entry[2]) for article_id, entry in entries.items() if entry[2]}
-        return Manifest(**{**head, "articles": articles, "copies": copies})
 
     def _article_rows(self, fields: Sequence[str]) -> list[dict[str, Any]]:
         """Every article row (a scan: for the article list only)."""
@@ -229,8 +249,7 @@ class MilvusEngine:
         return rows
 
     def open(self) -> MilvusStore:
-        generation, entries, manifest = self._view()
-        return MilvusStore(self, generation, manifest, entries)
+        return MilvusStore(self, self._current())
 
     def drop(self) -> None:
         for name in (self.chunks, self.articles_, self.meta):
@@ -320,23 +339,27 @@ class MilvusEngine:
                 self.client.drop_collection(name)
             stale = ["manifest", "generation", "pending", "stale", "stamp", *(f"hashes/{b}" for b in range(BUCKETS))]
             self.client.delete(self.meta, ids=stale)  # (the lease stays)
-            self._entries = None
+            self._snapshot = None
         self._create(manifest.dimension)
-        generation, current = self._entries_for_build()
+        base = self._base()
         stale = self._settle()
         head = {f.name: getattr(manifest, f.name) for f in fields(manifest) if f.name not in ("articles", "copies")}
         head["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        self._put("manifest", head, layout=LAYOUT)
+        stamp = uuid.uuid4().hex
+        self._put("manifest", head, layout=LAYOUT, stamp=stamp)  # the stamp before anything switches
         by_article: dict[str, list[int]] = {}
         for position, chunk in enumerate(chunks):
             by_article.setdefault(chunk.article_id, []).append(position)
-        wanted = rewritten | _copies_changed(current, copies_of(articles))
-        changed = [a for a in articles if a.id in wanted or a.id not in current]
+        indexed = base.entries
+        wanted = rewritten | _copies_changed(base.manifest, copies_of(articles))
+        changed = [a for a in articles if a.id in wanted]  # (new articles are rewritten ones)
+        changes: dict[str, Entry | None] = {}
+        generation = base.generation or None
         for start in range(0, len(changed), BATCH_ARTICLES):
             batch = changed[start : start + BATCH_ARTICLES]
-            counts = {a.id: len(by_article[a.id]) if a.id in rewritten else current[a.id][1] for a in batch}
+            counts = {a.id: len(by_article[a.id]) if a.id in rewritten else indexed[a.id][1] for a in batch}
             new = [(a.id, a.content_hash, counts[a.id]) for a in batch if a.id in rewritten]
-            old = [(a.id, *current[a.id][:2]) for a in batch if a.id in rewritten and a.id in current]
+            old = [(a.id, *indexed[a.id][:2]) for a in batch if a.id in rewritten and a.id in indexed]
             self._put("pending", new + old)  # before any row: a killed build's versions are found
             rows = [
                 self._chunk_row(a, chunks[p], vectors[p])
@@ -349,61 +372,57 @@ class MilvusEngine:
             self._insert_new(self.articles_, [self._article_row(a, counts[a.id]) for a in batch if a.id in rewritten])
             if same := [self._article_row(a, counts[a.id]) for a in batch if a.id not in rewritten]:
                 self.client.upsert(self.articles_, same)  # only their near-duplicate lists changed
-            current.update({a.id: (a.content_hash, counts[a.id], tuple(c.id for c in a.copies)) for a in batch})
-            stale += [v for v in old if v[1] != current[v[0]][0]]
-            generation = self._switch(current, [a.id for a in batch], stale)
+            switched = {a.id: (a.content_hash, counts[a.id], tuple(c.id for c in a.copies)) for a in batch}
+            stale += [v for v in old if v[1] != switched[v[0]][0]]
+            generation = self._switch(switched, stale)
+            changes |= switched
             stale = self._purge(stale)
             log.info("switched %d of %d changed articles", start + len(batch), len(changed))
-        gone = sorted(set(current) - {a.id for a in articles}) if len(current) > len(articles) else []
+        kept = len(indexed) + sum(1 for article_id in changes if article_id not in indexed)
+        gone = sorted(set(indexed) - {a.id for a in articles}) if kept > len(articles) else []
         for start in range(0, len(gone), BATCH_ARTICLES):
             batch = gone[start : start + BATCH_ARTICLES]
-            retired = [(a, *current[a][:2]) for a in batch]
+            retired = [(a, *indexed[a][:2]) for a in batch]
             self._put("pending", retired)
-            for article_id in batch:
-                del current[article_id]
             stale += retired
-            generation = self._switch(current, batch, stale)
+            removed: dict[str, Entry | None] = dict.fromkeys(batch)
+            generation = self._switch(removed, stale)
+            changes |= removed
             stale = self._purge(stale)
-        if changed or gone:
-            self._put("pending", [])
         if generation is None:  # an empty first build
             generation = self._put_generation()
-        if not current:  # an empty index keeps nothing
+        snapshot = self._snapshot = base.changed(generation, stamp, head, changes)  # the next build reads no bucket
+        if not snapshot.entries:  # an empty index keeps nothing
             self._purge(stale, due=1)
         for name in (self.chunks, self.articles_):  # sealed segments are indexed and persisted
             self.client.flush(name)
-        self._entries = (generation, self._stamp, current)  # this process's next build reads no bucket
-        return sum(entry[1] for entry in current.values())
+        return snapshot.chunks
 
-    def _entries_for_build(self) -> tuple[str | None, dict[str, Entry]]:
-        """The generation and a copy of every article's entry (none before the first build), under a new build
-        stamp."""
+    def _base(self) -> Snapshot:
+        """The index a build starts from (an empty one before the first build)."""
         try:
-            generation, entries = self._current()
+            return self._current()
         except IndexMissingError:
-            generation, entries = None, {}
-        self._stamp = uuid.uuid4().hex
-        self._put("stamp", self._stamp)
-        return generation, dict(entries)
+            return Snapshot("", "", {}, Manifest("", 0, {}), 0)
 
     def _put_generation(self, **more: Any) -> str:
         label = uuid.uuid4().hex
         self._put("generation", label, **more)
         return label
 
-    def _switch(self, entries: dict[str, Entry], touched: Sequence[str], stale: list[Version]) -> str:
-        """Switch the touched articles to their entries (their hash buckets), with a new generation label for
-        searches and the versions now stale, in one write."""
-        buckets = {bucket(article_id) for article_id in touched}
+    def _switch(self, changes: dict[str, Entry | None], stale: list[Version]) -> str:
+        """Switch these articles to their entries (None: removed) in their hash buckets, with a new generation label
+        for searches, the versions now stale and none pending, in one write."""
+        buckets = {bucket(article_id) for article_id in changes}
         contents: dict[int, dict[str, Entry]] = {b: {} for b in buckets}
         for article_id, entry in self._read_buckets(buckets).items():  # read and changed: the cost follows the change
             contents[bucket(article_id)][article_id] = entry
-        for article_id in touched:
-            if article_id in entries:
-                contents[bucket(article_id)][article_id] = entries[article_id]
-            else:
+        for article_id, entry in changes.items():
+            if entry is None:
                 contents[bucket(article_id)].pop(article_id, None)
-        return self._put_generation(stale=stale, **{f"hashes/{b}": content for b, content in contents.items()})
+            else:
+                contents[bucket(article_id)][article_id] = entry
+        return self._put_generation(stale=stale, pending=[], **{f"hashes/{b}": c for b, c in contents.items()})
 
     def _settle(self) -> list[Version]:
         """Every stale version, with a killed build's pending versions that are not active among them."""
@@ -578,10 +597,10 @@ def _score(found: dict[str, Any], field: str) -> float:
     return distance if field == "vector" else abs(distance) / (1 + BM25["bm25_k1"])
 
 
-def _copies_changed(entries: dict[str, Entry], copies: dict[str, list[str]]) -> set[str]:
+def _copies_changed(indexed: Manifest, copies: dict[str, list[str]]) -> set[str]:
     """The indexed articles whose near-duplicates changed (`copies`: the articles' now, for those that have any)."""
-    had = {article_id for article_id, entry in entries.items() if entry[2]}
-    return {a for a in had | copies.keys() if a in entries and list(entries[a][2]) != copies.get(a, [])}
+    had = indexed.copies
+    return {a for a in had.keys() | copies.keys() if a in indexed.articles and had.get(a, []) != copies.get(a, [])}
 
 
 def _copies_json(article: Article) -> str:
@@ -594,13 +613,13 @@ class MilvusStore:
     Article details are fetched for the articles that hits come from (and kept); the cosines and BM25 scores a
     search returns are kept for the fusion and the hits of the same query, saving round trips."""
 
-    def __init__(self, engine: MilvusEngine, generation: str, manifest: Manifest, entries: dict[str, Entry]) -> None:
+    def __init__(self, engine: MilvusEngine, snapshot: Snapshot) -> None:
         self.engine = engine
         self.client = engine.client
-        self.generation = generation
-        self.manifest = manifest
-        self._entries = entries
-        self.size = sum(entry[1] for entry in entries.values())  # chunks searched (a view does not change)
+        self.generation = snapshot.generation
+        self.manifest = snapshot.manifest
+        self._entries = snapshot.entries
+        self.size = snapshot.chunks  # chunks searched (a view does not change)
         self._passages: dict[int, dict[str, Any]] = {}  # chunk rows searches brought back (a chunk id never changes)
         self._cosines: tuple[bytes, dict[int, float]] = (b"", {})  # the latest query vector's dense scores
         self._bm25: tuple[str, dict[int, float]] = ("", {})  # the latest query's BM25 scores
