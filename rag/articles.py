@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from rag.readers import SUFFIXES, ArticleError, Page, read
 from rag.readers.text import decode, markdown_text
 from rag.text import detect_language, is_heading
 from rag.types import Article
 
-__all__ = ["SUFFIXES", "ArticleError", "LoadResult", "decode", "load_articles", "markdown_text", "read_file"]
+__all__ = [
+    "SUFFIXES",
+    "ArticleError",
+    "FileReads",
+    "LoadResult",
+    "decode",
+    "load_articles",
+    "markdown_text",
+    "read_file",
+]
 
 TITLE_MAX_CHARS = 200
 
@@ -62,29 +74,70 @@ def read_file(path: Path, rel: str) -> list[Article]:
     return [_article(page, rel, path) for page in read(path.read_bytes(), path.suffix)]
 
 
-def load_articles(folder: Path, max_bytes: int = 10 * 2**20) -> LoadResult:
-    """Every article under `folder` (sorted by path); files that fail are reported, not fatal."""
+class FileReads:
+    """What reading each file of a folder gave, kept while the file is unchanged (same size, inode, modification
+    and change times), so a process that builds again after a change reads only the changed files. A file changed
+    less than RACY_SECONDS before it was read is read again next time: a write within the same clock tick would
+    leave its times as they were."""
+
+    RACY_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._reads: dict[str, tuple[tuple[int, int, int, int], list[Article]]] = {}
+
+    def read(self, path: Path, rel: str, stat: os.stat_result, started: float) -> list[Article]:
+        key = (stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns)
+        kept = self._reads.get(rel)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        articles = read_file(path, rel)
+        if max(stat.st_mtime_ns, stat.st_ctime_ns) < (started - self.RACY_SECONDS) * 1e9:
+            self._reads[rel] = (key, articles)
+        else:
+            self._reads.pop(rel, None)
+        return articles
+
+    def keep_only(self, rels: set[str]) -> None:
+        """Forget the files no longer in the folder."""
+        for rel in self._reads.keys() - rels:
+            del self._reads[rel]
+
+
+def load_articles(folder: Path, max_bytes: int = 10 * 2**20, reads: FileReads | None = None) -> LoadResult:
+    """Every article under `folder` (sorted by path); files that fail are reported, not fatal. With `reads`, files
+    unchanged since that object read them are not read again."""
     result = LoadResult()
+    started, seen = time.time(), set()
     root = folder.resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"articles folder not found: {folder}")
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+    for path in sorted(folder.rglob("*")):  # (linked folders are not entered: only a file can link outside)
+        parts = path.relative_to(folder).parts
+        if any(part.startswith(".") for part in parts) or path.suffix.lower() not in SUFFIXES:
             continue
-        if path.is_dir() or path.suffix.lower() not in SUFFIXES:
-            continue
-        if not path.resolve().is_relative_to(root):
+        rel = "/".join(parts)
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
             result.problems.append(f"{rel}: skipped, links outside {folder}")
             continue
-        size = path.stat().st_size
-        if size > max_bytes:
-            result.problems.append(f"{rel}: skipped, {size / 2**20:.1f} MB is over the {max_bytes / 2**20:g} MB limit")
-            continue
         try:
-            result.articles.extend(read_file(path, rel))
+            info = path.stat()
+        except OSError as error:  # a broken link
+            result.problems.append(f"{rel}: skipped, {error.strerror or error}")
+            continue
+        if not S_ISREG(info.st_mode):
+            continue
+        if info.st_size > max_bytes:
+            result.problems.append(
+                f"{rel}: skipped, {info.st_size / 2**20:.1f} MB is over the {max_bytes / 2**20:g} MB limit"
+            )
+            continue
+        seen.add(rel)
+        try:
+            result.articles.extend(reads.read(path, rel, info, started) if reads else read_file(path, rel))
         except (ArticleError, UnicodeDecodeError, OSError) as error:
             result.problems.append(f"{rel}: skipped, {error}")
         except Exception as error:  # noqa: BLE001 - a parser's bug on one odd file must not stop the build
             result.problems.append(f"{rel}: skipped, unreadable ({type(error).__name__}: {error})")
+    if reads:
+        reads.keep_only(seen)
     return result

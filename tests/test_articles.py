@@ -2,11 +2,13 @@
 
 import codecs
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from rag.articles import decode, load_articles, read_file
+from rag import articles as articles_module
+from rag.articles import FileReads, decode, load_articles, read_file
 
 ARABIC = "أعلن كبير المفاوضين الأوكرانيين رستم أوميروف عن اجتماع في الولايات المتحدة."
 TITLE = "محادثات ميامي"
@@ -153,3 +155,25 @@ def test_every_bad_input_is_one_line_naming_the_file_and_nothing_else_is_lost(tm
         "renamed.docx: skipped, not a Word document (not a zip file)",
         "script.html: skipped, no text after cleaning",
     ]
+
+
+def test_file_reads_reread_only_changed_files(tmp_path: Path, monkeypatch):
+    """A process building again reads only the files changed since; a file changed within RACY_SECONDS of being
+    read is read again (its times may not have moved), and a deleted file is forgotten."""
+    monkeypatch.setattr(FileReads, "RACY_SECONDS", 0.2)
+    opened = []
+    monkeypatch.setattr(articles_module, "read_file", lambda path, rel: opened.append(rel) or read_file(path, rel))
+    (tmp_path / "a.txt").write_text("خبر أول عن ميناء طرطوس.", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("خبر ثان عن سد النهضة.", encoding="utf-8")
+    time.sleep(0.3)
+    reads = FileReads()
+    assert len(load_articles(tmp_path, reads=reads).articles) == 2 and sorted(opened) == ["a.txt", "b.txt"]
+    assert [a.text for a in load_articles(tmp_path, reads=reads).articles][1] == "خبر ثان عن سد النهضة."
+    assert len(opened) == 2  # nothing changed: nothing read
+    (tmp_path / "a.txt").write_text("خبر أول عن ميناء قرطوس.", encoding="utf-8")  # (the same size in bytes)
+    assert load_articles(tmp_path, reads=reads).articles[0].text == "خبر أول عن ميناء قرطوس."
+    assert opened[2:] == ["a.txt"]
+    load_articles(tmp_path, reads=reads)
+    assert opened[3:] == ["a.txt"]  # changed less than RACY_SECONDS before it was read: read again
+    (tmp_path / "b.txt").unlink()
+    assert [a.id for a in load_articles(tmp_path, reads=reads).articles] == ["a.txt"]

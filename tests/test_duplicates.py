@@ -8,7 +8,8 @@ import json
 import re
 from pathlib import Path
 
-from rag.duplicates import merge_near_duplicates
+from rag import duplicates
+from rag.duplicates import NearDuplicates, merge_near_duplicates
 from rag.indexing import build_index
 from rag.retrieval import Index
 from rag.types import Article
@@ -47,6 +48,27 @@ def test_a_repost_is_merged_into_the_earlier_article_and_other_stories_stay():
         f"site.html: same story as wire.html ({merged.copies[0].similarity:.0%} alike), indexed once with both sources"
     ]
     assert merge_near_duplicates([copy, wire], 2.0)[0] == [copy, wire]  # off
+
+
+def test_near_duplicates_kept_between_calls_merge_as_afresh_and_sign_only_changed_articles(monkeypatch):
+    first, second, third = stories(3)
+    signed = []
+    sign = duplicates._signature
+    monkeypatch.setattr(duplicates, "_signature", lambda text: signed.append(text) or sign(text))
+    wire = article("wire.html", first["text"], "wire", "2024-05-01")
+    copy = article("site.html", reposted(first["text"]), "site", "2024-05-02")
+    other = article("other.html", second["text"], "wire", "2024-05-03")
+    edited = Article("wire.html", "t", third["text"], "wire.html", "edited", date="2024-05-01", source="wire")
+    finder = NearDuplicates(0.8)
+    steps = [[wire, other], [copy, other, wire], [copy, other, edited], [copy, other], [copy, wire, other]]
+    for articles, new in zip(steps, [2, 1, 1, 0, 1], strict=True):  # only the articles added or changed are signed
+        before = len(signed)
+        kept = finder.merge(articles)
+        assert len(signed) - before == new
+        assert kept == merge_near_duplicates(articles, 0.8)
+    assert len(finder.merge(steps[2])[0]) == 3  # the edited wire story has no copy
+    kept, _ = finder.merge(steps[1])
+    assert [a.id for a in kept] == ["other.html", "wire.html"] and kept[1].copies[0].id == "site.html"
 
 
 def test_build_indexes_the_story_once_and_a_later_copy_is_recorded_without_embedding(

@@ -156,6 +156,7 @@ def test_bad_inputs_are_reported_and_good_articles_indexed(settings, fake_embedd
     outside = tmp_path / "outside.txt"
     outside.write_text("سر خارج المجلد", encoding="utf-8")
     os.symlink(outside, seeds / "link.txt")
+    os.symlink(seeds / "missing.txt", seeds / "gone.txt")  # a broken link
     report = build(settings, fake_embedder)
     problems = "\n".join(report.problems)
     for expected in (
@@ -166,9 +167,10 @@ def test_bad_inputs_are_reported_and_good_articles_indexed(settings, fake_embedd
         "copy of article-1.txt: skipped, same content as article-1.txt",
         "broken.jsonl: skipped, line 2 is not JSON",
         "link.txt: skipped, links outside",
+        "gone.txt: skipped, No such file or directory",
     ):
         assert expected in problems
-    assert len(report.problems) == 7 and all("\n" not in p for p in report.problems)
+    assert len(report.problems) == 8 and all("\n" not in p for p in report.problems)
     indexed = set(read_manifest(settings.index_dir).articles)
     assert indexed == set(ARTICLES) | {"scripts.html", "خبر عربي.txt"}
     index = Index(settings, embedder=fake_embedder)

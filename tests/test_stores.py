@@ -152,8 +152,12 @@ def test_other_embedder_is_refused_and_builds_are_serialised(settings, fake_embe
     with pytest.raises(IndexMismatchError, match=r"embedder 'fake-embedder'.*rag index --rebuild"):
         Index(other, embedder=type(fake_embedder)("another-model"))
     engine = engine_for(settings)
-    with engine.lock(wait=False), pytest.raises(IndexBusyError, match="another `rag index`"):
-        build_index(settings, embedder=fake_embedder, show_progress=False, wait=False)
+    with engine.lock(wait=False):
+        assert not build_index(settings, embedder=fake_embedder, show_progress=False, wait=False).built  # (no lock)
+        write_articles(settings.seeds_dir, {"extra.json": {"title": "Extra", "text": "A new article about Sousse."}})
+        with pytest.raises(IndexBusyError, match="another `rag index`"):
+            build_index(settings, embedder=fake_embedder, show_progress=False, wait=False)
+    (settings.seeds_dir / "extra.json").unlink()
     report = build_index(other, embedder=type(fake_embedder)("another-model"), show_progress=False)
     assert report.built and report.chunks == 3  # the mismatch rebuilds everything with the new embedder
     assert Index(other, embedder=type(fake_embedder)("another-model")).search("Tunis", k=1)
