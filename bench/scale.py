@@ -46,7 +46,7 @@ from rag.embedding import Embedder
 from rag.evaluate import read_jsonl
 from rag.indexing import chunker_params, staleness
 from rag.retrieval import Index
-from rag.stores import Manifest, engine_for
+from rag.stores import Changes, Manifest, engine_for
 from rag.types import Article, Chunk
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -130,15 +130,16 @@ def settings_for(backend: str, folder: Path) -> Settings:
     return Settings(index_dir=folder / "index", store=StoreSettings(uri=uri))
 
 
-def timed_write(settings: Settings, embedder_name: str, articles, rewritten, chunks, vectors) -> float:
-    """Seconds a build spends with the store: read the hashes, open the previous index, write."""
+def timed_write(settings: Settings, embedder_name: str, articles, changes: Changes, chunks, vectors) -> float:
+    """Seconds a build spends with the store: read the hashes, open the previous index, write the changes (which a
+    build finds in its comparison of the folder with the previous index's manifest: not timed here)."""
     engine = engine_for(settings)
     started = time.perf_counter()
     reason = staleness(settings, articles, embedder_name, engine)
     assert reason is not None, "nothing changed"
     previous = engine.open() if reason != "no index yet" else None
     manifest = Manifest(embedder_name, vectors.shape[1], chunker_params(settings))
-    engine.write(manifest, articles, rewritten, chunks, vectors, previous)
+    engine.write(manifest, articles, changes, chunks, vectors, previous)
     if previous:
         previous.close()
     return time.perf_counter() - started
@@ -184,7 +185,7 @@ def child(backend: str, size_name: str, data: Path, queries: int) -> dict[str, A
     settings = settings_for(backend, folder)
     try:
         figures: dict[str, Any] = {"chunks": len(chunks), "articles": len(articles)}
-        figures["build_s"] = timed_write(settings, name, articles, {a.id for a in articles}, chunks, vectors)
+        figures["build_s"] = timed_write(settings, name, articles, Changes(articles), chunks, vectors)
         figures["open_s"] = reopen(settings)
         new_process(settings)
         started = time.perf_counter()
@@ -202,12 +203,12 @@ def child(backend: str, size_name: str, data: Path, queries: int) -> dict[str, A
             noisy = vectors[positions] + noise
             noisy = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
             articles = [changed if a.id == target.id else a for a in articles]
-            updates.append(timed_write(settings, name, articles, {target.id}, new_chunks, noisy))
+            updates.append(timed_write(settings, name, articles, Changes([changed]), new_chunks, noisy))
         empty = np.zeros((0, vectors.shape[1]), np.float32)
         for step in range(CHANGES):
             gone = articles[len(articles) // 3 + step].id
             articles = [a for a in articles if a.id != gone]
-            deletes.append(timed_write(settings, name, articles, set(), [], empty))
+            deletes.append(timed_write(settings, name, articles, Changes([], removed=[gone]), [], empty))
         figures |= {"update_s": float(np.median(updates)), "delete_s": float(np.median(deletes))}
         figures |= {"update_runs_s": [round(t, 4) for t in updates], "delete_runs_s": [round(t, 4) for t in deletes]}
 

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -16,7 +16,7 @@ from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.duplicates import NearDuplicates
 from rag.embedding import Embedder
-from rag.stores import IndexEngine, IndexMissingError, IndexStore, Manifest, copies_of, engine_for
+from rag.stores import Changes, IndexEngine, IndexMissingError, IndexStore, Manifest, copies_of, engine_for
 from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -220,8 +220,14 @@ def _build(
     if vectors is None:  # nothing new: deletions only, or no articles left
         vectors = np.zeros((0, previous.manifest.dimension if previous else embedder.dimension), dtype=np.float32)
     manifest = Manifest(embedder=embedder.name, dimension=vectors.shape[1], chunking=chunker_params(settings))
+    removed = [article_id for article_id in old if article_id not in current_ids]
+    changes = Changes(
+        [*fresh, *(a for a in articles if a.id in moved)],
+        _relabelled(previous.manifest.copies if previous else {}, articles, kept),
+        removed,
+    )
     try:
-        total = engine.write(manifest, articles, {a.id for a in fresh} | set(moved), chunks, vectors, previous)
+        total = engine.write(manifest, articles, changes, chunks, vectors, previous)
     finally:
         if previous:
             previous.close()
@@ -234,11 +240,18 @@ def _build(
         folder.problems,
         added=sum(1 for a in fresh if a.id not in old) + len(moved),
         updated=sum(1 for a in fresh if a.id in old),
-        removed=sum(1 for a in old if a not in current_ids),
+        removed=len(removed),
         unchanged=len(kept),
         embedded=len(chunks) - len(moved_chunks),
         merged=folder.merged,
     )
+
+
+def _relabelled(had: Mapping[str, list[str]], articles: list[Article], kept: list[Article]) -> list[Article]:
+    """The kept articles whose near-duplicate list changed (`had`: the index's lists, for articles that have any)."""
+    now = copies_of(articles)
+    changed = {a for a in had.keys() | now.keys() if had.get(a, []) != now.get(a, [])}
+    return [a for a in kept if a.id in changed] if changed else []
 
 
 def _reusable(settings: Settings, engine: IndexEngine, embedder: str) -> IndexStore | None:

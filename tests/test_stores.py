@@ -163,6 +163,17 @@ def test_other_embedder_is_refused_and_builds_are_serialised(settings, fake_embe
     assert Index(other, embedder=type(fake_embedder)("another-model")).search("Tunis", k=1)
 
 
+def test_a_rebuild_drops_the_articles_deleted_since(settings, fake_embedder):
+    """`--rebuild` has no previous index to tell the store what was removed: the store finds it."""
+    build(settings, fake_embedder)
+    (settings.seeds_dir / "kremlin.json").unlink()
+    report = build_index(settings, embedder=fake_embedder, force=True, show_progress=False)
+    assert report.built and report.articles == 2
+    index = Index(settings, embedder=fake_embedder)
+    assert sorted(r.id for r in index.store.articles()) == ["negotiator.json#1", "weather.json#1"]
+    assert all(h.article_id != "kremlin.json#1" for h in index.search("الكرملين بيسكوف", k=3, mode="lexical"))
+
+
 def test_location_key_names_the_store():
     assert location_key(Settings(store=StoreSettings(uri="http://127.0.0.1:19530", collection="a"))).endswith("#a")
     folder = Settings(store=StoreSettings(uri="/tmp/some-index"))
@@ -289,7 +300,7 @@ def assert_carried_view_is_the_stored_one(settings) -> None:
     for view in (carried, stored):
         assert view.chunks == sum(entry[1] for entry in view.entries.values())
     assert carried.manifest.articles == stored.manifest.articles and carried.manifest.copies == stored.manifest.copies
-    assert carried.chunks == stored.chunks and carried.entries.keys() == stored.entries.keys()
+    assert carried.chunks == stored.chunks and set(carried.entries) == set(stored.entries)
 
 
 def test_old_versions_wait_unseen_and_are_purged_together(tmp_path, fake_settings, fake_embedder, monkeypatch):

@@ -8,7 +8,7 @@ answering, eval, the CLI and the servers only use these two; `engine_for(setting
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,7 +47,7 @@ class Manifest:
     embedder: str
     dimension: int
     chunking: dict[str, Any]
-    articles: dict[str, str] = field(default_factory=dict)  # article id -> content hash
+    articles: Mapping[str, str] = field(default_factory=dict)  # article id -> content hash
     copies: dict[str, list[str]] = field(default_factory=dict)  # article id -> ids of its near-duplicates
     format_version: int = FORMAT_VERSION
     built_at: str = ""
@@ -61,6 +61,18 @@ class Manifest:
         if self.chunking != chunking:
             return f"index built with chunking {self.chunking}, settings ask for {chunking}"
         return None
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How a build's articles differ from the index, by article: what a store writing by article touches."""
+
+    rewritten: Sequence[Article]  # new and changed articles, written with the build's chunks and vectors
+    relabelled: Sequence[Article] = ()  # indexed articles whose near-duplicate list alone changed
+    removed: Sequence[str] = ()  # ids of indexed articles no longer among the build's
+
+    def rewritten_ids(self) -> set[str]:
+        return {a.id for a in self.rewritten}
 
 
 def copies_of(articles: Sequence[Article]) -> dict[str, list[str]]:
@@ -162,13 +174,13 @@ class IndexEngine(Protocol):
         self,
         manifest: Manifest,
         articles: Sequence[Article],
-        rewritten: set[str],
+        changes: Changes,
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         previous: IndexStore | None,
     ) -> int:
-        """Make the index hold exactly `articles`: those in `rewritten` with the given chunks and vectors, the
-        others as `previous` holds them. Searches see every article at its old or its new version. Returns the
+        """Make the index hold exactly `articles`: the rewritten ones (`changes`) with the given chunks and vectors,
+        the others as `previous` holds them. Searches see every article at its old or its new version. Returns the
         number of chunks the index now holds."""
         ...
 

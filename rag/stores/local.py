@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.lexical import LexicalIndex
-from rag.stores import IndexBusyError, IndexMissingError, Manifest, copies_of, host, source_keys
+from rag.stores import Changes, IndexBusyError, IndexMissingError, Manifest, copies_of, host, source_keys
 from rag.types import Article, Chunk, Hit, Scope
 
 if TYPE_CHECKING:
@@ -355,12 +355,13 @@ class LocalEngine:
         self,
         manifest: Manifest,
         articles: Sequence[Article],
-        rewritten: set[str],
+        changes: Changes,
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         previous: Store | None,
     ) -> int:
         """A new generation holding the kept articles' chunks and vectors from `previous`, then the new ones."""
+        rewritten = changes.rewritten_ids()
         kept = [a.id for a in articles if a.id not in rewritten]
         if kept and previous is None:
             raise ValueError(f"{len(kept)} articles to keep but no previous index to keep them from")

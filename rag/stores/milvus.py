@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from immutables import Map
 
 from rag.lexical import analyze
-from rag.stores import IndexBusyError, IndexMismatchError, IndexMissingError, Manifest, copies_of, host, source_keys
+from rag.stores import Changes, IndexBusyError, IndexMismatchError, IndexMissingError, Manifest, host, source_keys
 from rag.types import Article, Chunk, Hit, Scope
 
 if TYPE_CHECKING:
@@ -106,32 +107,32 @@ class Snapshot:
 
     generation: str
     stamp: str
-    entries: dict[str, Entry]
-    manifest: Manifest
+    entries: Map[str, Entry]  # persistent maps: a changed snapshot shares what did not change with this one
+    manifest: Manifest  # its articles: a Map too
     chunks: int
 
     @classmethod
     def of(cls, generation: str, stamp: str, head: dict[str, Any], entries: dict[str, Entry]) -> Snapshot:
-        versions = {article_id: entry[0] for article_id, entry in entries.items()}  # the version is the content hash
+        versions = Map({article_id: entry[0] for article_id, entry in entries.items()})  # the version: content hash
         copies = {article_id: list(entry[2]) for article_id, entry in entries.items() if entry[2]}
         manifest = Manifest(**{**head, "articles": versions, "copies": copies})
-        return cls(generation, stamp, entries, manifest, sum(entry[1] for entry in entries.values()))
+        return cls(generation, stamp, Map(entries), manifest, sum(entry[1] for entry in entries.values()))
 
-    def changed(self, generation: str, stamp: str, head: dict[str, Any], changes: dict[str, Entry | None]) -> Snapshot:
+    def changed(self, generation: str, stamp: str, head: dict[str, Any], updates: dict[str, Entry | None]) -> Snapshot:
         """This snapshot with these articles' entries replaced (None: removed), in time that follows the change."""
-        entries, versions, copies = dict(self.entries), dict(self.manifest.articles), dict(self.manifest.copies)
-        chunks = self.chunks
-        for article_id, entry in changes.items():
-            if (old := entries.pop(article_id, None)) is not None:
-                chunks -= old[1]
-            versions.pop(article_id, None)
-            copies.pop(article_id, None)
-            if entry is not None:
-                entries[article_id], versions[article_id], chunks = entry, entry[0], chunks + entry[1]
-                if entry[2]:
-                    copies[article_id] = list(entry[2])
-        manifest = Manifest(**{**head, "articles": versions, "copies": copies})
-        return Snapshot(generation, stamp, entries, manifest, chunks)
+        copies, chunks = dict(self.manifest.copies), self.chunks  # (copies: the few articles that have any)
+        with self.entries.mutate() as entries, self.manifest.articles.mutate() as versions:  # type: ignore[attr-defined]
+            for article_id, entry in updates.items():
+                if (old := entries.pop(article_id, None)) is not None:
+                    chunks -= old[1]
+                versions.pop(article_id, None)
+                copies.pop(article_id, None)
+                if entry is not None:
+                    entries[article_id], versions[article_id], chunks = entry, entry[0], chunks + entry[1]
+                    if entry[2]:
+                        copies[article_id] = list(entry[2])
+            manifest = Manifest(**{**head, "articles": versions.finish(), "copies": copies})
+            return Snapshot(generation, stamp, entries.finish(), manifest, chunks)
 
 
 def serve_lite(path: Path, address: str) -> None:
@@ -322,7 +323,7 @@ class MilvusEngine:
         self,
         manifest: Manifest,
         articles: Sequence[Article],
-        rewritten: set[str],
+        changes: Changes,
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         previous: object | None,
@@ -351,9 +352,9 @@ class MilvusEngine:
         for position, chunk in enumerate(chunks):
             by_article.setdefault(chunk.article_id, []).append(position)
         indexed = base.entries
-        wanted = rewritten | _copies_changed(base.manifest, copies_of(articles))
-        changed = [a for a in articles if a.id in wanted]  # (new articles are rewritten ones)
-        changes: dict[str, Entry | None] = {}
+        rewritten = changes.rewritten_ids()
+        changed = [*changes.rewritten, *changes.relabelled]
+        updates: dict[str, Entry | None] = {}
         generation = base.generation or None
         for start in range(0, len(changed), BATCH_ARTICLES):
             batch = changed[start : start + BATCH_ARTICLES]
@@ -375,11 +376,12 @@ class MilvusEngine:
             switched = {a.id: (a.content_hash, counts[a.id], tuple(c.id for c in a.copies)) for a in batch}
             stale += [v for v in old if v[1] != switched[v[0]][0]]
             generation = self._switch(switched, stale)
-            changes |= switched
+            updates |= switched
             stale = self._purge(stale)
             log.info("switched %d of %d changed articles", start + len(batch), len(changed))
-        kept = len(indexed) + sum(1 for article_id in changes if article_id not in indexed)
-        gone = sorted(set(indexed) - {a.id for a in articles}) if kept > len(articles) else []
+        gone = [article_id for article_id in changes.removed if article_id in indexed]
+        if len(indexed) + sum(1 for article_id in updates if article_id not in indexed) - len(gone) != len(articles):
+            gone = sorted(set(indexed) - {a.id for a in articles})  # (not told: e.g. --rebuild, which has no previous)
         for start in range(0, len(gone), BATCH_ARTICLES):
             batch = gone[start : start + BATCH_ARTICLES]
             retired = [(a, *indexed[a][:2]) for a in batch]
@@ -387,11 +389,11 @@ class MilvusEngine:
             stale += retired
             removed: dict[str, Entry | None] = dict.fromkeys(batch)
             generation = self._switch(removed, stale)
-            changes |= removed
+            updates |= removed
             stale = self._purge(stale)
         if generation is None:  # an empty first build
             generation = self._put_generation()
-        snapshot = self._snapshot = base.changed(generation, stamp, head, changes)  # the next build reads no bucket
+        snapshot = self._snapshot = base.changed(generation, stamp, head, updates)  # the next build reads no bucket
         if not snapshot.entries:  # an empty index keeps nothing
             self._purge(stale, due=1)
         for name in (self.chunks, self.articles_):  # sealed segments are indexed and persisted
@@ -403,7 +405,7 @@ class MilvusEngine:
         try:
             return self._current()
         except IndexMissingError:
-            return Snapshot("", "", {}, Manifest("", 0, {}), 0)
+            return Snapshot.of("", "", {"embedder": "", "dimension": 0, "chunking": {}}, {})
 
     def _put_generation(self, **more: Any) -> str:
         label = uuid.uuid4().hex
@@ -595,12 +597,6 @@ def _score(found: dict[str, Any], field: str) -> float:
     the (k1 + 1) factor that Lucene's BM25 leaves out."""
     distance = float(found["distance"])
     return distance if field == "vector" else abs(distance) / (1 + BM25["bm25_k1"])
-
-
-def _copies_changed(indexed: Manifest, copies: dict[str, list[str]]) -> set[str]:
-    """The indexed articles whose near-duplicates changed (`copies`: the articles' now, for those that have any)."""
-    had = indexed.copies
-    return {a for a in had.keys() | copies.keys() if a in indexed.articles and had.get(a, []) != copies.get(a, [])}
 
 
 def _copies_json(article: Article) -> str:
