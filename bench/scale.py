@@ -8,7 +8,8 @@ vectors plus Gaussian noise (sigma 0.01, renormalised): 4 copies make 10k chunks
 
 Each backend and size runs in its own process (for its memory) and measures, through the engines' own
 interface, what a build does with the store (reading the content hashes, opening the previous index,
-writing), excluding reading the articles folder and embedding:
+writing the changes it found, as `Changes`), excluding reading the articles folder and embedding (which
+bench/folder_updates.py measures, in whole builds from a folder):
 - build_s: a full first build; open_s: opening it afresh (as a new `rag serve` process does; the steps below
   follow it); unchanged_s: a re-run in a new process that finds nothing to do (the content hashes read and
   compared); then in that process, as `rag watch` or a `rag serve` build does, update_s: one article changed,
