@@ -141,7 +141,7 @@ class Assistant:
         """Search for `query`, rank evidence for `reading` (and the follow-up's own words), keep it if sufficient."""
         hits = self.retrieve(query, scope)
         evidence = self.evidence(reading, hits, follow_up)
-        sufficient = self._sufficient(reading, evidence)
+        sufficient = self.sufficient(reading, evidence)
         if sufficient and follow_up is not None:
             sufficient = self._asks_about(follow_up, evidence)
         return reading, hits, evidence if sufficient else []
@@ -193,7 +193,7 @@ class Assistant:
         )
         return replace(quoted, best_span=span)
 
-    def _sufficient(self, question: str, evidence: Sequence[Evidence]) -> bool:
+    def sufficient(self, question: str, evidence: Sequence[Evidence]) -> bool:
         """Whether the evidence is strong enough to answer from (else abstain)."""
         if not evidence:
             return False
