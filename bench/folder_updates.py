@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -35,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scale import child_output
 
 from rag import indexing
 from rag.config import Settings, StoreSettings
@@ -151,16 +149,7 @@ def main() -> None:
     lines = [f"$ python bench/folder_updates.py --sizes {arguments.sizes} --stores {arguments.stores}"]
     for size in arguments.sizes.split(","):
         for store in arguments.stores.split(","):
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", store, size],
-                capture_output=True,
-                text=True,
-                check=False,
-                env=dict(os.environ, HF_HUB_OFFLINE="1"),
-            )
-            if done.returncode:
-                raise RuntimeError(f"{store} {size} failed:\n{done.stderr[-3000:]}")
-            lines.append(f"{store} {size}: {done.stdout.strip().splitlines()[-1]}")
+            lines.append(f"{store} {size}: {child_output(__file__, store, size)}")
             print(lines[-1], flush=True)
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

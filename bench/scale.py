@@ -247,6 +247,20 @@ def child(backend: str, size_name: str, data: Path, queries: int) -> dict[str, A
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def child_output(script: str, *arguments: str) -> str:
+    """The last line a bench script prints when run with `--child *arguments` in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, script, "--child", *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(arguments)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
 def run(
     sizes: tuple[str, ...] = ("10k", "100k"), backends: tuple[str, ...] = ("local", "milvus_lite"), queries: int = 100
 ) -> dict[str, Any]:
@@ -254,16 +268,7 @@ def run(
     results: dict[str, Any] = {backend: {} for backend in backends}
     for size in sizes:
         for backend in backends:
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", backend, size, "--queries", str(queries)],
-                capture_output=True,
-                text=True,
-                check=False,
-                env=dict(os.environ, HF_HUB_OFFLINE="1"),
-            )
-            if done.returncode:
-                raise RuntimeError(f"{backend} {size} failed:\n{done.stderr[-3000:]}")
-            results[backend][size] = json.loads(done.stdout.strip().splitlines()[-1])
+            results[backend][size] = json.loads(child_output(__file__, backend, size, "--queries", str(queries)))
             print(backend, size, results[backend][size], flush=True)
     return {"backends": results, "queries": queries, "real_chunks": REAL_CHUNKS, "noise_sigma": 0.01}
 

@@ -28,7 +28,7 @@ from rag import Assistant, Settings
 from rag.embedding import Embedder
 from rag.evaluate import contains_answer, gold_answers, read_jsonl, temporary_index
 from rag.evidence import content_terms
-from rag.spans import MAX_SPAN_WORDS, span_starts
+from rag.spans import MAX_SPAN_WORDS, saying_something_new, span_starts
 from rag.text import WORD
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -50,9 +50,8 @@ def score_questions(name: str, questions: slice, starts: int, embedder: Embedder
             scored = assistant.generator.answer_spans(
                 q["question"], [e.text for e in evidence], span_starts(text), MAX_SPAN_WORDS
             )
-            asked = content_terms(q["question"])
             candidates = [
-                (s.start, s.end, s.log_probability) for s in scored if content_terms(text[s.start : s.end]) - asked
+                (s.start, s.end, s.log_probability) for s in saying_something_new(q["question"], text, scored)
             ]
             rows.append(
                 {

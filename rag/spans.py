@@ -3,10 +3,10 @@ number), chosen by the LLM's likelihood of answering with exactly that stretch."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from rag.evidence import Evidence, content_terms
-from rag.generators import PUNCTUATION, Generator
+from rag.generators import PUNCTUATION, Generator, ScoredSpan
 from rag.text import WORD, sentences
 from rag.types import Span
 
@@ -28,18 +28,23 @@ def span_starts(text: str) -> list[int]:
     return starts
 
 
+def saying_something_new(question: str, passage: str, scored: Iterable[ScoredSpan]) -> Iterator[ScoredSpan]:
+    """The scored spans of `passage` with a term the question lacks (an answer is not the question's words)."""
+    asked = content_terms(question)
+    return (s for s in scored if content_terms(passage[s.start : s.end]) - asked)
+
+
 def answer_span(question: str, evidence: Sequence[Evidence], generator: Generator) -> Span | None:
     """The most likely answer copied from the best evidence (shown to the model as [1] of all the evidence)
     that says something the question does not."""
-    asked = content_terms(question)
     best = evidence[0]
-    texts = [e.text for e in evidence]
-    scored = generator.answer_spans(question, texts, span_starts(best.text), MAX_SPAN_WORDS)
-    for candidate in scored:
-        text = best.text[candidate.start : candidate.end]
-        if content_terms(text) - asked:
-            return Span(text, best.start + candidate.start, best.start + candidate.end, candidate.log_probability)
-    return None
+    scored = generator.answer_spans(question, [e.text for e in evidence], span_starts(best.text), MAX_SPAN_WORDS)
+    found = next(saying_something_new(question, best.text, scored), None)
+    if found is None:
+        return None
+    return Span(
+        best.text[found.start : found.end], best.start + found.start, best.start + found.end, found.log_probability
+    )
 
 
 def sentence_holding(evidence: Evidence, span: Span) -> tuple[int, int]:

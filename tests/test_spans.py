@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rag.evidence import Evidence
-from rag.generators import is_word_end
-from rag.spans import sentence_holding, span_starts
+from rag.generators import ScoredSpan, is_word_end
+from rag.spans import saying_something_new, sentence_holding, span_starts
 from rag.types import Hit, Span
 
 TEXT = "رفض بوتين مزاعم “مارك روته”، وقال إنها هراء. وأضاف أنه مستعد للتنازلات."
@@ -33,3 +33,12 @@ def test_sentence_holding_the_span_in_article_offsets():
     span = Span("مارك روته", start, start + len("مارك روته"), -0.5)
     first_end = offset + TEXT.index("هراء.") + len("هراء.")
     assert sentence_holding(evidence, span) == (offset, first_end)
+
+
+def test_spans_that_only_repeat_the_question_are_passed_over_in_order():
+    def at(word: str, log_probability: float) -> ScoredSpan:
+        return ScoredSpan(TEXT.index(word), TEXT.index(word) + len(word), log_probability)
+
+    scored = [at("بوتين", -0.5), at("مارك روته", -1.0), at("هراء", -2.0)]
+    kept = list(saying_something_new("ماذا رفض بوتين؟", TEXT, scored))
+    assert [TEXT[s.start : s.end] for s in kept] == ["مارك روته", "هراء"]
