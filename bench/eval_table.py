@@ -1,6 +1,7 @@
 """`make eval`: the quality check for everyone, one table across datasets (XQuAD-ar, XQuAD en→ar, ARCD-train).
 
-Per dataset: hybrid recall@1 / @5 over every question; over the first `--answers` questions (default 50)
+Per dataset: hybrid recall@1 / @5 over every question (strict: a chunk of the gold passage; "text": also a chunk
+of a passage repeating the gold one's text, see `gold_text_rank`); over the first `--answers` questions (default 50)
 answer accuracy, citation support (a cited passage holds a gold answer) beside citation precision (the
 gold passage is cited), false abstention, and with the gold passage left out abstention on all of them and
 on the really unanswerable ones (no other passage holds a gold answer). The embedding cache makes re-runs
@@ -27,6 +28,7 @@ DATASETS = ("xquad_ar", "xquad_en2ar", "arcd_train")
 COLUMNS = {
     "recall@1": "R@1",
     "recall@5": "R@5",
+    "gold_text_recall@1": "R@1 text",
     "answer_accuracy": "accuracy",
     "citation_support": "cite supp",
     "citation_precision": "cite prec",
@@ -52,6 +54,8 @@ def measure(name: str, answers: int) -> dict[str, Any]:
         "answered_questions": len(asked),
         "recall@1": retrieval["recall@1"],
         "recall@5": retrieval["recall@5"],
+        "gold_text_recall@1": retrieval["gold_text_recall@1"],
+        "gold_text_recall@5": retrieval["gold_text_recall@5"],
         **{k: answered[k] for k in ("answer_accuracy", "citation_support", "citation_precision")},
         "citation_span_support": answered["citation_span_support"],
         "false_abstention_rate": answered["false_abstention_rate"],

@@ -358,6 +358,8 @@ def eval_(
         for lang, metrics in [("all", run), *run["by_lang"].items()]:
             figures = " ".join(f"{metrics[c]:9.3f}" for c in columns)
             typer.echo(f"{run['mode']:8} {lang:5} {metrics['n_questions']:5d} {figures}")
+        figures = " ".join(f"{run['gold_text_' + c]:9.3f}" for c in columns)
+        typer.echo(f"{run['mode']:8} {'text':5} {run['n_questions']:5d} {figures}  (a twin of the gold passage counts)")
     for key in ("answers", "unanswerable"):
         if key in runs[0]:
             summary = {k: v for k, v in runs[0][key].items() if k != "details"}

@@ -5,12 +5,38 @@ import json
 import pytest
 
 from rag.config import ChunkSettings, ModelSettings, Settings
-from rag.evaluate import evaluate_retrieval, first_gold_rank, read_jsonl, retrieval_metrics, temporary_index
+from rag.evaluate import (
+    evaluate_retrieval,
+    first_gold_rank,
+    gold_text_rank,
+    read_jsonl,
+    retrieval_metrics,
+    temporary_index,
+)
+from rag.types import Hit
 
 
 def test_first_gold_rank():
     assert first_gold_rank(["a", "b", "g", "g"], "g") == 3
     assert first_gold_rank(["a", "b"], "g") is None
+
+
+def _hit(article_id: str, text: str) -> Hit:
+    return Hit(0, 0.5, 0.5, text, article_id, "t", "p", 0, len(text))
+
+
+def test_gold_text_rank_counts_a_twin_passage_with_the_gold_text():
+    lead = "جمال خاشقجي صحفي سعودي."
+    gold_text = f"{lead}\nويكتب عمودا في صحيفة واشنطن بوست."
+    other = _hit("b", "نهر النيل يجري في مصر.")
+    assert gold_text_rank([other, _hit("lead", lead), _hit("g", gold_text)], "g", gold_text) == 2
+    assert (
+        gold_text_rank([other, _hit("whole", f"مقدمة. {lead} ويكتب عمودا في صحيفة واشنطن بوست. ختام")], "g", gold_text)
+        == 2
+    )
+    assert gold_text_rank([other, _hit("g", "ما تبقى")], "g", gold_text) == 2  # the gold article itself
+    assert gold_text_rank([other, _hit("near", "جمال خاشقجي صحفي.")], "g", gold_text) is None
+    assert gold_text_rank([other], "g", "") is None  # gold text unknown: by its id only
 
 
 def test_recall_and_mrr_arithmetic():
@@ -49,6 +75,7 @@ def test_evaluate_on_a_tiny_fixture(fake_embedder):
     with temporary_index(settings, passages, embedder=fake_embedder) as index:
         result = evaluate_retrieval(index, questions, [1, 5], "lexical", show_progress=False)
     assert result["recall@1"] == 1.0 and result["by_lang"]["ar"]["n_questions"] == 2
+    assert result["gold_text_recall@1"] == 1.0
 
 
 def test_a_gold_out_question_whose_answer_another_passage_states_is_not_really_unanswerable(fake_embedder):
