@@ -45,6 +45,17 @@ if TYPE_CHECKING:
     from rag.schemas import ArticleRecord
 
 log = logging.getLogger(__name__)
+
+
+class _ExpectedRefusal(logging.Filter):
+    """pymilvus logs every refused call as an ERROR with its traceback before raising it. Milvus Lite served over
+    gRPC refusing an HNSW index is expected (the store falls back to FLAT), so that record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "local mode only support" not in record.getMessage()
+
+
+_EXPECTED_REFUSAL = _ExpectedRefusal()
 # Milvus Lite 2.5 reads its version with pkg_resources, which warns at every import.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
@@ -524,6 +535,9 @@ class MilvusEngine:
             for field, kind, metric, options in indexes:
                 if kind == "HNSW" and self.uri.endswith(".db"):  # Milvus Lite (a file): no HNSW
                     kind, options = "FLAT", {}
+                rpc_log = logging.getLogger("pymilvus.decorators")
+                if _EXPECTED_REFUSAL not in rpc_log.filters:
+                    rpc_log.addFilter(_EXPECTED_REFUSAL)
                 try:
                     self._index(name, field, kind, metric, options)
                 except MilvusException as refused:  # Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX vectors only
