@@ -44,6 +44,14 @@ def _settings(store: str | None = None, **overrides: Any) -> Settings:
     return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
+def _where(settings: Settings) -> str:
+    """Where the index is, as a user would name it: its folder, or the Milvus URI and collection prefix."""
+    from rag.stores import is_milvus
+
+    uri = settings.store.uri
+    return f"{uri} (collections {settings.store.collection}_*)" if uri and is_milvus(uri) else str(settings.index_dir)
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -124,10 +132,10 @@ def index(
         typer.echo(
             f"indexed {report.articles} articles ({report.added} added, {report.updated} updated, "
             f"{report.removed} removed, {report.unchanged} unchanged): {report.chunks} chunks, "
-            f"{report.embedded} embedded, in {report.seconds:.1f}s ({report.reason}) -> {settings.index_dir}"
+            f"{report.embedded} embedded, in {report.seconds:.1f}s ({report.reason}) -> {_where(settings)}"
         )
     else:
-        typer.echo(f"index is up to date ({report.articles} articles unchanged) in {settings.index_dir}")
+        typer.echo(f"index is up to date ({report.articles} articles unchanged) in {_where(settings)}")
     if report.problems:
         raise typer.Exit(1)
 

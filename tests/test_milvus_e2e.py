@@ -28,7 +28,7 @@ def test_seed_questions_on_a_milvus_lite_file(tmp_path: Path):
     """`rag index --store x.db`, then every seed question answered (or abstained) as on the local index."""
     db = tmp_path / "seed.db"
     done = rag("index", "--seeds", str(REPO / "seeds"), "--store", str(db))
-    assert "indexed 1 articles (1 added" in done.stdout
+    assert "indexed 1 articles (1 added" in done.stdout and f"-> {db} (collections rag_news_*)" in done.stdout
     assert "up to date" in rag("index", "--seeds", str(REPO / "seeds"), "--store", str(db)).stdout
     found = json.loads(rag("search", "من هو كبير المفاوضين الأوكرانيين؟", "--store", str(db), "--json").stdout)
     assert "رستم أوميروف" in found["hits"][0]["text"]
