@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import re
 
 from rag.readers import ArticleError, Page
 from rag.text import clean_whitespace
+
+CONTROL_BYTE = re.compile(rb"[\x00-\x08]")
 
 
 def decode(data: bytes) -> str:
@@ -14,7 +17,7 @@ def decode(data: bytes) -> str:
         return data[len(codecs.BOM_UTF8) :].decode("utf-8")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16")
-    if any(byte < 0x09 for byte in data[:4096]):
+    if CONTROL_BYTE.search(data, 0, 4096):
         # Control bytes never occur in text files, but UTF-16 without a BOM is full of them.
         for encoding in ("utf-16-le", "utf-16-be"):
             text = data.decode(encoding, errors="replace")
