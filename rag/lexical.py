@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +47,30 @@ def term(word: str) -> str:
     return normalize(stem)
 
 
+class KeptTerms:
+    """Each chunk text's terms, kept from one build to the next of this process (`rag watch`, `rag serve`): the local
+    store rebuilds BM25 over every chunk for any change, and analysing them all again was 1.05 s of a one-article
+    change at 16,871 chunks. Holds the latest build's chunks only, by a digest of their text."""
+
+    def __init__(self) -> None:
+        self._terms: dict[bytes, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, texts: Sequence[str]) -> list[list[str]]:
+        """The terms of each text (`analyze`), analysing only texts the previous call did not have."""
+        keys = [hashlib.blake2b(text.encode(), digest_size=16).digest() for text in texts]
+        with self._lock:
+            kept, current = self._terms, {}
+            for key, text in zip(keys, texts, strict=True):
+                if key not in current:
+                    current[key] = kept[key] if key in kept else analyze(text)
+            self._terms = current
+        return [current[key] for key in keys]
+
+
+kept_terms = KeptTerms()
+
+
 class LexicalIndex:
     """BM25 (bm25s) over chunk texts, answering with chunk ids."""
 
@@ -62,7 +88,7 @@ class LexicalIndex:
         model = None
         if len(texts):  # bm25s cannot index an empty corpus (every article deleted)
             model = bm25s.BM25()
-            model.index([analyze(t) for t in texts], show_progress=False)
+            model.index(kept_terms.of(texts), show_progress=False)
         return cls(model, np.asarray(chunk_ids, dtype=np.int64))
 
     def save(self, folder: Path) -> None:

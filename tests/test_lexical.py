@@ -59,3 +59,28 @@ def test_idf_rare_terms_weigh_more_and_unseen_terms_most(lexical: LexicalIndex):
 
 def test_idf_of_an_empty_index_is_uniform():
     assert LexicalIndex.build([], []).idf(["a", "b"]) == [1.0, 1.0]
+
+
+def test_kept_terms_analyse_only_texts_the_previous_build_did_not_have(monkeypatch):
+    from rag import lexical
+
+    analysed: list[str] = []
+
+    def counting(text: str) -> list[str]:
+        analysed.append(text)
+        return analyze(text)
+
+    monkeypatch.setattr(lexical, "analyze", counting)
+    kept = lexical.KeptTerms()
+    first = ["المفاوضات في ميامي", "interest rates rise", "المفاوضات في ميامي"]
+    assert kept.of(first) == [analyze(t) for t in first]
+    assert analysed == first[:2]  # a repeated text once
+    analysed.clear()
+    assert kept.of(["interest rates rise", "وزير الخارجية"]) == [
+        analyze("interest rates rise"),
+        analyze("وزير الخارجية"),
+    ]
+    assert analysed == ["وزير الخارجية"]
+    analysed.clear()
+    kept.of(["المفاوضات في ميامي"])  # not in the previous call: only the latest build's texts are kept
+    assert analysed == ["المفاوضات في ميامي"]
