@@ -1,5 +1,5 @@
-"""`rag eval`: retrieval (recall@k, MRR@10; strict and by the gold passage's text) and answer quality on QA files, through a temporary index
-built by the real pipeline."""
+"""`rag eval`: retrieval (recall@k, MRR@10; strict and by the gold passage's text) and answer quality on QA
+files, through a temporary index built by the real pipeline."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ class _ExpectedRefusal(logging.Filter):
         return "local mode only support" not in record.getMessage()
 
 
-_EXPECTED_REFUSAL = _ExpectedRefusal()
+logging.getLogger("pymilvus.decorators").addFilter(_ExpectedRefusal())
 # Milvus Lite 2.5 reads its version with pkg_resources, which warns at every import.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
@@ -535,9 +535,6 @@ class MilvusEngine:
             for field, kind, metric, options in indexes:
                 if kind == "HNSW" and self.uri.endswith(".db"):  # Milvus Lite (a file): no HNSW
                     kind, options = "FLAT", {}
-                rpc_log = logging.getLogger("pymilvus.decorators")
-                if _EXPECTED_REFUSAL not in rpc_log.filters:
-                    rpc_log.addFilter(_EXPECTED_REFUSAL)
                 try:
                     self._index(name, field, kind, metric, options)
                 except MilvusException as refused:  # Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX vectors only
