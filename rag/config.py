@@ -79,6 +79,12 @@ class ModelSettings(BaseModel):
         "question for Gemma's 262k-token vocabulary (it sorts the vocabulary in Python for every prompt token); "
         "llama.cpp's C++ server and vLLM do not.",
     )
+    llm_process: bool = Field(
+        True,
+        description="Run a local GGUF in a child process, so that a reader that crashes (llama.cpp on an instruction "
+        "the system does not enable) fails that question, not the server; the next question starts it again "
+        "(bench/reader_process.py measures what it costs an answer).",
+    )
     llm_prompt: Literal["auto", "chat", "completion"] = Field(
         "auto",
         description="How the question is put to the LLM: chat messages, or the few-shot completion prompt. auto: chat "
@@ -345,6 +351,12 @@ class StoreSettings(BaseModel):
     token: str = Field("", description="Milvus token ('user:password' or an API key; empty: none).")
     collection: str = Field(
         "rag_news", description="Name prefix of the Milvus collections (<prefix>_chunks, _articles, _meta)."
+    )
+    lease_seconds: float = Field(
+        30.0,
+        ge=3.0,
+        description="A Milvus build's lease on the index, renewed every third of it while the build runs: how long "
+        "a build that was killed keeps the next one waiting. Longer where machines' clocks or the network lag.",
     )
 
 

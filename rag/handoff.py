@@ -8,6 +8,7 @@ listening, or a listener with a different embedder: `rag index` builds in its ow
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -83,7 +84,8 @@ class BuildService:
         finally:
             os.umask(old_umask)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="build-service", daemon=True).start()
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.1)  # stop() waits one interval
+        threading.Thread(target=serve, name="build-service", daemon=True).start()
         log.info("taking builds of %s on %s", self.settings.index_dir, self.path)
         return True
 

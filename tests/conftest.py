@@ -1,52 +1,20 @@
-"""Shared fixtures: a tiny fake embedder for unit tests; real models only in the e2e tests."""
+"""Shared fixtures: a tiny fake embedder for unit tests, a real Milvus Lite server; real models only in tests/e2e."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Callable, Sequence
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from tests.helpers import FakeEmbedder, free_port
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-
-
-class FakeEmbedder:
-    """Bag-of-words hashing embedder: deterministic, fast, and similar texts get similar vectors."""
-
-    def __init__(self, name: str = "fake-embedder", dimension: int = 64) -> None:
-        self.name = name
-        self.dimension = dimension
-        self.documents_encoded = 0
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def _vector(self, text: str) -> np.ndarray:
-        vector = np.zeros(self.dimension, dtype=np.float32)
-        for word in text.split():
-            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1.0
-        norm = np.linalg.norm(vector)
-        return vector / norm if norm else vector
-
-    def encode_documents(
-        self,
-        texts: Sequence[str],
-        progress: Callable[[int], None] | None = None,
-        titles: Sequence[str] | None = None,
-    ) -> np.ndarray:
-        self.documents_encoded += len(texts)
-        if progress:
-            progress(len(texts))
-        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
-
-    def encode_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
 
 
 @pytest.fixture
@@ -68,3 +36,27 @@ def fake_settings() -> Callable[..., object]:
         )
 
     return make
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[str]:
+    """A real Milvus Lite server (`rag milvus-lite`: its gRPC mode) on a loopback port, for several processes."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "milvus-lite", str(tmp_path / "milvus.db"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        server.kill()
+        pytest.fail("`rag milvus-lite` did not start")
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()  # SIGTERM: it stops Milvus Lite's engine before it ends
+    server.wait(timeout=30)
+    assert not (tmp_path / ".milvus.db.lock").exists()

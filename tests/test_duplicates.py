@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import json
-import re
 from pathlib import Path
 
 from rag import duplicates
@@ -13,21 +10,7 @@ from rag.duplicates import NearDuplicates, merge_near_duplicates
 from rag.indexing import build_index
 from rag.retrieval import Index
 from rag.types import Article
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz"
-
-
-def stories(count: int) -> list[dict]:
-    """Corpus articles of 200 words or more (a wire story's length)."""
-    with gzip.open(CORPUS, "rt") as lines:
-        long = (record for line in lines if len((record := json.loads(line))["text"].split()) >= 200)
-        return list(itertools.islice(long, count))
-
-
-def reposted(text: str) -> str:
-    """The story as another site runs it: its own opening words, the last sentence cut, a credit line."""
-    sentences = re.split(r"(?<=[.!؟])\s+", text.strip())
-    return "أفادت مصادر إعلامية بأن " + " ".join(sentences[:-1]) + "\n(وكالات)"
+from tests.helpers import reposted, stories
 
 
 def article(id: str, text: str, source: str, date: str) -> Article:

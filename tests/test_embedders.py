@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import pytest
 from rag.config import ModelSettings
 from rag.embedders import EmbedderError, is_remote, load_embedding_model
 from rag.embedding import Embedder
+from tests.helpers import serving
 
 RECEIVED: list[dict[str, Any]] = []
 
@@ -53,11 +54,8 @@ class Server(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Server) as url:
+        yield url
 
 
 def test_a_url_is_a_remote_embedder_whose_name_and_dimension_come_from_the_server(server: str):

@@ -5,24 +5,21 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 import pytest
-from test_readers import news_page
 
 import rag.fetching
 from rag.articles import load_articles
 from rag.config import FetchSettings
 from rag.fetching import FetchError, add_feed, add_urls, check_address, fetch
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz"
+from tests.helpers import CORPUS, news_page, serving
 
 
 def articles(count: int) -> list[dict]:
@@ -100,12 +97,8 @@ class Site(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Site) as url:
+        yield url
 
 
 LOCAL = FetchSettings(allow_private=True, timeout=1.0, max_page_mb=1.0)

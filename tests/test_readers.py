@@ -1,8 +1,6 @@
 """rag/readers: web pages (Arabic, RTL, UTF-8 and Windows-1256), PDF, Word, Markdown, records; bad input."""
 
-import gzip
 import io
-import itertools
 import json
 import zipfile
 from pathlib import Path
@@ -13,56 +11,16 @@ import pytest
 from bench.extraction import page_scores
 from rag.readers import ArticleError, read
 from rag.readers.web import saved_page
+from tests.helpers import corpus_records, news_page
 
 DATA = Path(__file__).parent / "data"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz"
 NOISE = ("الرئيسية", "أخبار ذات صلة", "تعليقات القراء", "جميع الحقوق محفوظة", "اشترك في النشرة")
-
-
-def corpus_articles(count: int) -> list[dict]:
-    with gzip.open(CORPUS, "rt") as lines:
-        return [json.loads(line) for line in itertools.islice(lines, 20, 20 + count)]
-
-
-def news_page(article: dict, charset: str, layout: int) -> bytes:
-    """A news site's page around one article: nav, header, related links, comments, footer (three layouts)."""
-    paragraphs = "".join(f"<p>{p}</p>" for p in article["text"].split("\n") if p.strip())
-    nav = "<nav><ul><li><a href='/'>الرئيسية</a></li><li><a href='/sport'>رياضة</a></li><li>اقتصاد</li></ul></nav>"
-    related = (
-        "<aside><h3>أخبار ذات صلة</h3><ul>"
-        + "".join(f"<li><a href='/n/{i}'>خبر عاجل رقم {i} عن الأوضاع في المنطقة</a></li>" for i in range(6))
-        + "</ul></aside>"
-    )
-    comments = (
-        "<section id='comments'><h3>تعليقات القراء</h3>"
-        + "".join(
-            f"<div class='comment'><b>قارئ {i}</b><p>تعليق طويل من قارئ على هذا الخبر المنشور اليوم رقم {i}</p></div>"
-            for i in range(4)
-        )
-        + "</section>"
-    )
-    footer = "<footer><p>جميع الحقوق محفوظة © 2017</p><form>اشترك في النشرة <input></form></footer>"
-    meta = (
-        f"<meta charset='{charset}'><title>{article['title']} | {article['source']}</title>"
-        f"<meta property='og:site_name' content='{article['source']}'>"
-        f"<meta name='author' content='محرر الموقع'><link rel='canonical' href='{article['url']}'>"
-        "<meta property='article:published_time' content='2017-01-05T10:00:00+01:00'>"
-    )
-    body = {
-        0: f"<header>{nav}</header><main><article><h1>{article['title']}</h1>{paragraphs}</article>{related}</main>"
-        f"{comments}{footer}",
-        1: f"{nav}<div class='wrap'><div class='content'><h1>{article['title']}</h1><div class='entry'>{paragraphs}"
-        f"</div></div><div class='sidebar'>{related}</div></div>{comments}{footer}",
-        2: f"<div id='top'>{nav}</div><table><tr><td><h1>{article['title']}</h1>{paragraphs}</td><td>{related}</td>"
-        f"</tr></table>{comments}{footer}",
-    }[layout]
-    return f"<html dir='rtl' lang='ar'><head>{meta}</head><body>{body}</body></html>".encode(charset)
 
 
 @pytest.mark.parametrize("charset", ["utf-8", "windows-1256"])
 @pytest.mark.parametrize("layout", [0, 1, 2])
 def test_arabic_news_pages_come_out_clean(charset, layout):
-    article = corpus_articles(3)[layout]
+    article = corpus_records(3)[layout]
     [page] = read(news_page(article, charset, layout), ".html")
     precision, recall = page_scores(page.text, article["text"])
     assert precision >= 0.95 and recall >= 0.95, (precision, recall, page.text[:300])

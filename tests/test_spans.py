@@ -1,4 +1,4 @@
-"""rag/spans.py: where an answer may start, and the sentence that holds it (the LLM scoring is in test_e2e)."""
+"""rag/spans.py: where an answer may start, and the sentence that holds it (the LLM scoring is in tests/e2e/test_answers.py)."""
 
 from __future__ import annotations
 

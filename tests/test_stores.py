@@ -1,15 +1,14 @@
-"""rag/stores: the store contract, run against both engines (local folder, Milvus Lite file), and what only
-Milvus does (a build killed mid-way, several processes on one Milvus Lite server)."""
+"""rag/stores: the store contract, run against both engines (local folder, Milvus Lite file), what only Milvus
+does (a build killed mid-way, several processes on one Milvus Lite server), and the local folder's own ways
+(generations, its manifest, what a missing or mismatched index says)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +17,11 @@ import pytest
 from rag.config import ChunkSettings, ModelSettings, Settings, StoreSettings
 from rag.indexing import build_index
 from rag.retrieval import Index
-from rag.stores import IndexBusyError, IndexMismatchError, engine_for, location_key
+from rag.stores import IndexBusyError, IndexMismatchError, IndexMissingError, engine_for, location_key
+from rag.stores.local import read_manifest
 from rag.types import Scope
+from tests.helpers import REPO, FakeEmbedder
 
-REPO = Path(__file__).resolve().parent.parent
 ARTICLES = {
     "kremlin.json": {
         "title": "الكرملين",
@@ -184,8 +184,8 @@ def test_location_key_names_the_store():
 
 BUILDER = """
 import logging, sys
-sys.path.insert(0, {tests!r})
-from conftest import FakeEmbedder
+sys.path.insert(0, {repo!r})
+from tests.helpers import FakeEmbedder
 from rag.config import Settings
 from rag.indexing import build_index
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
@@ -204,15 +204,19 @@ def corpus(version: str, count: int) -> dict[str, dict[str, str]]:
     }
 
 
-def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_completes(tmp_path, fake_settings):
+KILLED_BUILD_ARTICLES = 150  # three batches of switches (64 articles each): killed after the first, two to go
+
+
+def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_completes(tmp_path, fake_settings, caplog):
     """SIGKILL a Milvus Lite build once it has switched some articles: each article is then wholly at its old
     or its new version (none missing), and the re-run finishes the rest and lists every stale chunk for removal."""
     seeds = tmp_path / "seeds"
-    settings = on_milvus_lite(fake_settings, tmp_path, corpus("old", 300))
-    script = BUILDER.format(tests=str(REPO / "tests"))
+    settings = on_milvus_lite(fake_settings, tmp_path, corpus("old", KILLED_BUILD_ARTICLES))
+    settings.store.lease_seconds = 5.0  # the rerun waits out the killed build's lease: 5 s, not 30
+    script = BUILDER.format(repo=str(REPO))
     run = [sys.executable, "-c", script, settings.model_dump_json()]
     subprocess.run(run, check=True, capture_output=True, cwd=REPO, timeout=600)
-    write_articles(seeds, corpus("new", 300))
+    write_articles(seeds, corpus("new", KILLED_BUILD_ARTICLES))
     builder = subprocess.Popen(run, cwd=REPO, stderr=subprocess.PIPE, text=True)
     for line in builder.stderr:  # the engine logs each batch of articles it switches
         if line.startswith("switched") and int(line.split()[1]) >= 64:
@@ -220,8 +224,6 @@ def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_compl
     assert builder.poll() is None, "the build finished before it could be killed"
     builder.send_signal(signal.SIGKILL)
     builder.wait()
-
-    from conftest import FakeEmbedder
 
     embedder = FakeEmbedder()
     index = Index(settings, embedder)
@@ -232,46 +234,21 @@ def test_build_killed_mid_way_leaves_each_article_old_or_new_and_the_rerun_compl
         assert len(chunks) == record.chunks > 0, record.id
         assert ("old" in text) != ("new" in text), f"{record.id} mixes versions"
         versions.append("new" if "new" in text else "old")
-    assert len(versions) == 300 and 0 < versions.count("new") < 300, versions.count("new")
-    report = build_index(settings, embedder=embedder, show_progress=False)
+    assert len(versions) == KILLED_BUILD_ARTICLES and 0 < versions.count("new") < KILLED_BUILD_ARTICLES
+    with caplog.at_level("WARNING", logger="rag.stores.milvus"):
+        report = build_index(settings, embedder=embedder, show_progress=False)
+    assert "another `rag index` is building" in caplog.text  # the killed build's lease, waited out
     assert (report.updated, report.unchanged) == (versions.count("old"), versions.count("new"))
     engine = engine_for(settings)
     store = engine.open()
     stored = engine.client.query(engine.chunks, filter="", output_fields=["count(*)"])[0]["count(*)"]
     waiting = sum(count for _, _, count in engine._meta("stale"))  # retired versions, deleted together later
     assert stored == store.size + waiting and store.size == sum(r.chunks for r in store.articles())
-    assert all("old" not in c.text for c in store.chunks_with_vectors([f"a{i:03d}.json#1" for i in range(300)])[0])
-    engine.drop()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def milvus_server(tmp_path: Path) -> Iterator[str]:
-    """A real Milvus Lite server (`rag milvus-lite`: its gRPC mode) on a loopback port, for several processes."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "milvus-lite", str(tmp_path / "milvus.db"), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    assert all(
+        "old" not in c.text
+        for c in store.chunks_with_vectors([f"a{i:03d}.json#1" for i in range(KILLED_BUILD_ARTICLES)])[0]
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.2)
-    else:
-        server.kill()
-        pytest.fail("`rag milvus-lite` did not start")
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()  # SIGTERM: it stops Milvus Lite's engine before it ends
-    server.wait(timeout=30)
-    assert not (tmp_path / ".milvus.db.lock").exists()
+    engine.drop()
 
 
 def test_two_processes_share_one_milvus_server(tmp_path, fake_settings, fake_embedder, milvus_server):
@@ -281,7 +258,7 @@ def test_two_processes_share_one_milvus_server(tmp_path, fake_settings, fake_emb
     settings = fake_settings(seeds, tmp_path / "index").model_copy(
         update={"store": StoreSettings(uri=milvus_server, collection="shared")}
     )
-    run = [sys.executable, "-c", BUILDER.format(tests=str(REPO / "tests")), settings.model_dump_json()]
+    run = [sys.executable, "-c", BUILDER.format(repo=str(REPO)), settings.model_dump_json()]
     first = subprocess.run(run, check=True, capture_output=True, text=True, cwd=REPO, timeout=300, env=dict(os.environ))
     assert "ERROR" not in first.stderr  # Lite refusing HNSW (the store falls back to FLAT) is not an error
     index = Index(settings, fake_embedder)
@@ -343,7 +320,7 @@ def test_old_versions_wait_unseen_and_are_purged_together(tmp_path, fake_setting
 @pytest.mark.parametrize("store", ["local", "milvus_lite"])
 def test_near_duplicates_that_come_and_go_update_their_article(tmp_path, fake_settings, fake_embedder, store):
     """Only the near-duplicate list of an article changes (no new chunks): both engines show it, and drop it."""
-    from test_duplicates import reposted, stories
+    from tests.helpers import reposted, stories
 
     first, second = stories(2)
     seeds = tmp_path / "seeds"
@@ -381,3 +358,81 @@ def test_a_milvus_index_laid_out_by_an_older_version_asks_for_a_rebuild(tmp_path
     build_index(settings, embedder=fake_embedder, force=True, show_progress=False)
     assert Index(settings, fake_embedder).search("الكرملين", k=1)[0].article_id == "kremlin.json#1"
     engine_for(settings).drop()
+
+
+# The local folder (plain-text articles).
+
+PLAIN_ARTICLES = {
+    "kremlin.txt": "علّق المتحدث باسم الكرملين ديمتري بيسكوف على الاجتماع المرتقب في ميامي.",
+    "negotiator.txt": "أعلن كبير المفاوضين الأوكرانيين رستم أوميروف عن اجتماع في الولايات المتحدة.",
+    "weather.txt": "The weather in Tunis will be sunny with light winds on Sunday.",
+}
+
+
+def plain_text_settings(tmp_path: Path, **chunking: int) -> Settings:
+    """Three plain-text articles on the local store, with the fake embedder."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir(exist_ok=True)
+    for name, text in PLAIN_ARTICLES.items():
+        (seeds / name).write_text(text, encoding="utf-8")
+    return Settings(
+        seeds_dir=seeds,
+        index_dir=tmp_path / "index",
+        models=ModelSettings(embedder="fake-embedder"),
+        chunking=ChunkSettings(**({"max_tokens": 50, "overlap_tokens": 5} | chunking)),
+    )
+
+
+def test_round_trip_search_returns_hits_with_offsets(tmp_path, fake_embedder):
+    settings = plain_text_settings(tmp_path)
+    report = build_index(settings, embedder=fake_embedder, show_progress=False)
+    assert report.built and report.articles == 3 and report.chunks == 3
+    index = Index.open(settings.index_dir, settings, embedder=fake_embedder)
+    [top, *_] = index.search("The weather in Tunis on Sunday", k=3)
+    assert top.article_id == "weather.txt" and top.path == "weather.txt"
+    assert index.article_text(top.article_id)[top.start : top.end] == top.text
+    manifest = read_manifest(settings.index_dir)
+    assert manifest.embedder == "fake-embedder" and manifest.dimension == fake_embedder.dimension
+    assert set(manifest.articles) == set(PLAIN_ARTICLES)
+
+
+def test_unchanged_articles_are_not_embedded_again(tmp_path, fake_embedder):
+    settings = plain_text_settings(tmp_path)
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    embedded = fake_embedder.documents_encoded
+    again = build_index(settings, embedder=fake_embedder, show_progress=False)
+    assert not again.built and fake_embedder.documents_encoded == embedded
+    (settings.seeds_dir / "weather.txt").write_text("Rain is expected in Sfax.", encoding="utf-8")
+    assert build_index(settings, embedder=fake_embedder, show_progress=False).reason == "articles changed"
+
+
+def test_missing_index_says_how_to_build(tmp_path, fake_embedder):
+    settings = plain_text_settings(tmp_path)
+    with pytest.raises(IndexMissingError, match="rag index --index"):
+        Index(settings, embedder=fake_embedder)
+
+
+def test_other_embedder_or_chunker_is_refused_with_rebuild_advice(tmp_path, fake_embedder):
+    settings = plain_text_settings(tmp_path)
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    other_model = settings.model_copy(update={"models": ModelSettings(embedder="another-model")})
+    with pytest.raises(IndexMismatchError, match=r"embedder 'fake-embedder'.*rag index --rebuild --index"):
+        Index(other_model, embedder=type(fake_embedder)("another-model"))
+    other_chunks = settings.model_copy(update={"chunking": ChunkSettings(max_tokens=99, overlap_tokens=5)})
+    with pytest.raises(IndexMismatchError, match="chunking"):
+        Index(other_chunks, embedder=fake_embedder)
+
+
+def test_open_index_follows_a_rebuild(tmp_path, fake_embedder):
+    settings = plain_text_settings(tmp_path)
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    index = Index(settings, embedder=fake_embedder)
+    (settings.seeds_dir / "new.txt").write_text("Olive harvest starts early in Sfax.", encoding="utf-8")
+    build_index(settings, embedder=fake_embedder, show_progress=False)
+    assert index.search("Olive harvest in Sfax", k=1)[0].article_id == "new.txt"
+    assert len(list(settings.index_dir.glob("gen-*"))) == 2  # the current one and the previous one
+
+
+def test_chunk_settings_reject_overlap_not_below_budget():
+    with pytest.raises(ValueError, match="overlap_tokens"):
+        ChunkSettings(max_tokens=10, overlap_tokens=10)

@@ -204,7 +204,7 @@ def engine_for(settings: Settings) -> IndexEngine:
     if uri and is_milvus(uri):
         from rag.stores.milvus import shared_engine
 
-        return shared_engine(uri, settings.store.token, settings.store.collection)
+        return shared_engine(uri, settings.store.token, settings.store.collection, settings.store.lease_seconds)
     from rag.stores.local import LocalEngine
 
     return LocalEngine(settings.index_dir, settings.retrieval.hnsw_from)  # (a folder URI is index_dir: config.py)

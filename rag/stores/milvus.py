@@ -63,7 +63,6 @@ TEXT_PART = 16_000  # characters per stored part of an article's text (at most 4
 MAX_PARTS = 4096  # Milvus's largest array: articles up to 65M characters
 BATCH_ARTICLES = 64  # articles switched together (one generation step)
 BUCKETS = 1024  # meta rows holding every article's content hash (about 500 articles each fit in one row)
-LEASE_SECONDS = 30.0  # a build's lease on the index; renewed every third of it while the build runs
 SETTLE_SECONDS = 0.5  # wait after taking the lease, then read it back: two builds that raced see one winner
 ARTICLE_FIELDS = ("id", "version", "title", "path", "date", "url", "author", "source", "language")
 ARTICLE_FIELDS += ("copies", "chunks")
@@ -164,12 +163,14 @@ _engines: dict[tuple[str, str, str], MilvusEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def shared_engine(uri: str, token: str = "", prefix: str = "rag_news") -> MilvusEngine:
-    """The process's engine for this index: one client, and the entries its last build left (read once)."""
+def shared_engine(uri: str, token: str = "", prefix: str = "rag_news", lease_seconds: float = 30.0) -> MilvusEngine:
+    """The process's engine for this index: one client, and the entries its last build left (read once). The
+    lease is the latest settings' (builds of one process take it one after the other)."""
     with _engines_lock:
         engine = _engines.get((uri, token, prefix))
         if engine is None:
             engine = _engines[(uri, token, prefix)] = MilvusEngine(uri, token, prefix)
+        engine.lease_seconds = lease_seconds
         return engine
 
 
@@ -192,6 +193,7 @@ class MilvusEngine:
         self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         self.chunks, self.articles_, self.meta = f"{prefix}_chunks", f"{prefix}_articles", f"{prefix}_meta"
         self._snapshot: Snapshot | None = None  # read once per generation and build stamp
+        self.lease_seconds = 30.0  # a build's lease on the index; renewed every third of it while the build runs
         for name in (self.meta, self.articles_, self.chunks):  # collections are searched once loaded
             if self.client.has_collection(name):
                 self.client.load_collection(name)
@@ -282,7 +284,7 @@ class MilvusEngine:
     @contextmanager
     def lock(self, wait: bool) -> Iterator[None]:
         """A lease row in the meta collection: held by one build at a time across machines, renewed while the
-        build runs, and free again LEASE_SECONDS after a build was killed."""
+        build runs, and free again `lease_seconds` after a build was killed."""
         self._create(dimension=None)
         holder = uuid.uuid4().hex
         warned = False
@@ -296,8 +298,8 @@ class MilvusEngine:
         done = threading.Event()
 
         def renew() -> None:
-            while not done.wait(LEASE_SECONDS / 3):
-                self._put("lease", {"holder": holder, "until": time.time() + LEASE_SECONDS})
+            while not done.wait(self.lease_seconds / 3):
+                self._put("lease", {"holder": holder, "until": time.time() + self.lease_seconds})
 
         renewer = threading.Thread(target=renew, daemon=True)
         renewer.start()
@@ -313,7 +315,7 @@ class MilvusEngine:
         lease = self._meta("lease")
         if lease and lease["holder"] != holder and lease["until"] > time.time():
             return False
-        self._put("lease", {"holder": holder, "until": time.time() + LEASE_SECONDS})
+        self._put("lease", {"holder": holder, "until": time.time() + self.lease_seconds})
         time.sleep(SETTLE_SECONDS)
         return (self._meta("lease") or {}).get("holder") == holder
 

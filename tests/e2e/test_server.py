@@ -6,7 +6,6 @@ import gzip
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -14,18 +13,17 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlparse
 
 import httpx
 import pytest
-from test_e2e import RAG, REPO, free_port, rag, running_app
 
-pytestmark = pytest.mark.e2e
+from tests.e2e.conftest import copy_of
+from tests.helpers import CORPUS, RAG, REPO, free_port, rag, ready, running_app, wait_for_build
+
 KEY = "test-key-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 QUESTION = "من هو المتحدث باسم الكرملين؟"
-CORPUS = REPO.parent / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz"
 LIMITS = {
     "RAG_SERVER__API_KEYS": f"{KEY},other-key",
     "RAG_SERVER__MAX_QUESTION_CHARS": "300",
@@ -37,25 +35,12 @@ LIMITS = {
 }
 
 
-def ready(url: str, headers: dict[str, str] | None = None, timeout: float = 300) -> dict[str, Any]:
-    """/health once the models are loaded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        health = httpx.get(url + "health", headers=headers, timeout=10).json()
-        if health["status"] == "ready":
-            return health
-        time.sleep(1)
-    raise AssertionError(f"not ready after {timeout} s: {health}")
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+def served(tmp_path_factory: pytest.TempPathFactory, seed_index: Path) -> Iterator[tuple[str, Path, Path]]:
     """`rag serve` with keys and small limits over a copy of the seeds: URL, seeds folder, index folder.
     Its own embedding cache, so that builds it runs really embed (and take long enough to overlap)."""
     root = tmp_path_factory.mktemp("server")
-    seeds, index = root / "seeds", root / "index"
-    shutil.copytree(REPO / "seeds", seeds)
-    rag("index", "--seeds", str(seeds), "--index", str(index))
+    seeds, index = copy_of(seed_index, root)
     env = dict(LIMITS, RAG_SEEDS_DIR=str(seeds), RAG_MODELS__EMBEDDING_CACHE=str(root / "cache"))
     with running_app(index, **env) as (_, url):
         ready(url)
@@ -294,9 +279,9 @@ def test_uploads_land_inside_the_articles_folder_or_are_refused(served: tuple[st
 
 
 def test_pdf_and_web_page_uploads_keep_their_metadata_and_filter_inside_retrieval(client: httpx.Client):
-    from test_readers import corpus_articles, news_page
+    from tests.helpers import corpus_records, news_page
 
-    story = corpus_articles(1)[0]
+    story = corpus_records(1)[0]
     page = news_page(story, "windows-1256", 1)
     pdf = (REPO / "tests" / "data" / "arabic.pdf").read_bytes()
     upload = client.post("/v1/articles", files=[("files", ("story.html", page)), ("files", ("rose.pdf", pdf))])
@@ -325,17 +310,6 @@ def test_pdf_and_web_page_uploads_keep_their_metadata_and_filter_inside_retrieva
     for name in ("story.html", "rose.pdf"):
         assert client.delete(f"/v1/articles/{name}").status_code == 202
     wait_for_build(client)
-
-
-def wait_for_build(client: httpx.Client, timeout: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get("/v1/index").json()
-        if status["state"] == "idle":
-            assert status["error"] is None, status["error"]
-            return status
-        time.sleep(0.5)
-    raise AssertionError("the build did not end")
 
 
 def test_asks_during_a_build_never_error_and_past_the_queue_get_429(client: httpx.Client):

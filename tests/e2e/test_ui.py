@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_e2e import REPO, rag, running_app
 
 from rag.prompts import NO_ANSWER
+from tests.e2e.conftest import copy_of
+from tests.helpers import running_app
 
 CHROMIUM = Path(os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium"))
 try:
@@ -28,7 +28,6 @@ except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None  # type: ignore[assignment]
 
 pytestmark = [
-    pytest.mark.e2e,
     pytest.mark.skipif(
         sync_playwright is None or not CHROMIUM.exists(),
         reason=f"browser tests need Playwright and Chromium at {CHROMIUM}: "
@@ -70,12 +69,9 @@ WATCH_JS = """() => {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def served(tmp_path_factory: pytest.TempPathFactory, seed_index: Path) -> Iterator[tuple[str, Path]]:
     """`rag serve` over a copy of the seeds (uploads land there): its URL and index folder."""
-    root = tmp_path_factory.mktemp("ui")
-    seeds, index = root / "seeds", root / "index"
-    shutil.copytree(REPO / "seeds", seeds)
-    rag("index", "--seeds", str(seeds), "--index", str(index))
+    seeds, index = copy_of(seed_index, tmp_path_factory.mktemp("ui"))
     with running_app(index, RAG_SEEDS_DIR=str(seeds)) as (_, url):
         yield url, index
 

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_e2e import RAG, REPO, free_port, rag
 
 from rag.stores.local import Store, current_generation
+from tests.helpers import CORPUS, RAG, REPO, free_port, rag
 
-pytestmark = pytest.mark.e2e
-CORPUS = REPO.parent / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz"
 RAY = [str(Path(sys.executable).parent / "ray")]
 ACTOR = "MapBatches(ChunkEmbedder)"  # in the process title of each embedder actor
 

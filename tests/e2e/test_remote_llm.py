@@ -8,30 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import httpx
 import pytest
-from test_e2e import REPO, SEED_QA
 
 from rag import Answer, Assistant, Index, Settings
 from rag.generators import GeneratorError, load_generator
 from rag.generators.remote import RemoteGenerator
 from rag.models import llm_location
-
-pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.helpers import REPO, SEED_QA, free_port, serving
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +54,9 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def seed_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
-    from rag.indexing import build_index
-
-    root = tmp_path_factory.mktemp("remote-llm")
-    settings = Settings(seeds_dir=REPO / "seeds", index_dir=root / "index")
-    build_index(settings, show_progress=False)
-    return Index(settings)
+def seed(seed_index: Path) -> Index:
+    """The shared seed index, opened here (read only)."""
+    return Index(Settings(index_dir=seed_index))
 
 
 def assistant(index: Index, mode: str, llm: str | None = None) -> Assistant:
@@ -93,9 +80,9 @@ def valid(answer: Answer) -> bool:
 
 
 @pytest.mark.parametrize("mode", ["extractive", "generate"])
-def test_seed_questions_decided_alike_through_the_server(llm_server: str, seed_index: Index, mode: str):
+def test_seed_questions_decided_alike_through_the_server(llm_server: str, seed: Index, mode: str):
     questions = [json.loads(line) for line in SEED_QA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    here, there = assistant(seed_index, mode), assistant(seed_index, mode, llm_server)
+    here, there = assistant(seed, mode), assistant(seed, mode, llm_server)
     for question in questions:
         local, remote = here.ask(question["question"]), there.ask(question["question"])
         assert remote.abstained == local.abstained, (question["question"], local.text, remote.text)
@@ -137,11 +124,8 @@ class Misbehaving(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def misbehaving() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Misbehaving)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Misbehaving) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
@@ -154,19 +138,17 @@ def misbehaving() -> Iterator[str]:
     ],
 )
 def test_server_failures_give_a_clear_notice_and_the_quoted_evidence(
-    misbehaving: str, seed_index: Index, where: str, reason: str
+    misbehaving: str, seed: Index, where: str, reason: str
 ):
     url = f"http://127.0.0.1:{free_port()}/v1" if where == "closed" else f"{misbehaving}/{where}/v1"
-    settings = seed_index.settings.model_copy(deep=True)
+    settings = seed.settings.model_copy(deep=True)
     settings.answer.mode = "generate"
     models = settings.models.model_copy(update={"llm": url, "llm_timeout": 1.0})
     generator = RemoteGenerator(models, settings.answer)
     with pytest.raises(GeneratorError, match="LLM server"):
         list(generator.stream("سؤال؟", ["نص."], "ar"))
     started = time.monotonic()
-    answer = Assistant(Index(settings, embedder=seed_index.embedder), generator).ask(
-        "من هو كبير المفاوضين الأوكرانيين؟"
-    )
+    answer = Assistant(Index(settings, embedder=seed.embedder), generator).ask("من هو كبير المفاوضين الأوكرانيين؟")
     assert time.monotonic() - started < 60
     assert reason in answer.notice and "the best evidence is quoted instead" in answer.notice
     assert answer.method == "fallback" and not answer.abstained and "رستم أوميروف" in answer.citations[0].span_text
@@ -200,19 +182,12 @@ def test_prompt_log_probabilities_are_read_from_echoed_tokens():
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(Echo) as url:
         settings = Settings()
-        models = settings.models.model_copy(
-            update={"llm": f"http://127.0.0.1:{server.server_address[1]}/v1", "llm_model": "m"}
-        )
+        models = settings.models.model_copy(update={"llm": f"{url}/v1", "llm_model": "m"})
         generator = load_generator(models, settings.answer)
         assert isinstance(generator, RemoteGenerator) and generator.loaded
         assert generator.question_likelihood_gain("Who?", ["zzqq"]) == pytest.approx(3.0)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_llm_url_is_not_provisioned():

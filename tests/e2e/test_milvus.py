@@ -8,10 +8,6 @@ import os
 from pathlib import Path
 
 import httpx
-import pytest
-from test_e2e import REPO, SEED_QA, rag, running_app
-from test_server import ready, wait_for_build
-from test_stores import milvus_server  # noqa: F401  (a fixture)
 
 from rag import Assistant, Index, Settings
 from rag.config import StoreSettings
@@ -19,8 +15,8 @@ from rag.embedding import Embedder
 from rag.evaluate import contains_answer, invalid_citations
 from rag.prompts import NO_ANSWER
 from rag.stores import engine_for
+from tests.helpers import REPO, SEED_QA, rag, ready, running_app, wait_for_build
 
-pytestmark = pytest.mark.e2e
 OLIVES = "أعلنت وزارة الفلاحة التونسية أن موسم جني الزيتون في صفاقس سيبدأ يوم 15 أكتوبر بمشاركة آلاف العمال."
 
 
@@ -46,7 +42,7 @@ def test_seed_questions_on_a_milvus_lite_file(tmp_path: Path):
     engine_for(settings).drop()
 
 
-def test_two_replicas_on_one_milvus_server(tmp_path: Path, milvus_server: str):  # noqa: F811
+def test_two_replicas_on_one_milvus_server(tmp_path: Path, milvus_server: str):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     for article in (REPO / "seeds").iterdir():

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,64 +21,47 @@ from rag.generators.llama import LlamaGenerator as Generator
 from rag.handoff import socket_path
 from rag.prompts import NO_ANSWER
 from rag.spans import MAX_SPAN_WORDS, span_starts
-
-pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parent.parent
-RAG = [sys.executable, "-m", "rag.cli"]
-SEED_QA = REPO.parent / "shared" / "eval" / "seed_qa.jsonl"
-
-
-def rag(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    done = subprocess.run(
-        [*RAG, *args], capture_output=True, text=True, check=False, timeout=timeout, cwd=REPO, env=env
-    )
-    assert done.returncode == 0, f"rag {' '.join(args)} failed:\n{done.stderr[-3000:]}"
-    return done
-
-
-@pytest.fixture(scope="session")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seed article indexed by the real `rag index` command."""
-    path = tmp_path_factory.mktemp("e2e") / "index"
-    done = rag("index", "--seeds", str(REPO / "seeds"), "--index", str(path))
-    assert "indexed 1 articles (1 added, 0 updated, 0 removed, 0 unchanged)" in done.stdout
-    return path
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder(Settings().models)
+from tests.helpers import (
+    RAG,
+    REPO,
+    SEED_ARTICLE,
+    SEED_QA,
+    SEEDS,
+    rag,
+    running_app,
+    wait_for_output,
+    write_corpus_articles,
+)
 
 
 def search(index_dir: Path, query: str, k: int = 5) -> dict:
     return json.loads(rag("search", query, "--index", str(index_dir), "-k", str(k), "--json").stdout)
 
 
-def test_second_index_run_is_up_to_date(index_dir: Path):
-    done = rag("index", "--seeds", str(REPO / "seeds"), "--index", str(index_dir))
+def test_second_index_run_is_up_to_date(seed_index: Path):
+    done = rag("index", "--seeds", str(SEEDS), "--index", str(seed_index))
     assert "up to date" in done.stdout
 
 
-def test_arabic_question_ranks_the_negotiator_passage_first(index_dir: Path):
-    result = search(index_dir, "من هو كبير المفاوضين الأوكرانيين؟")
+def test_arabic_question_ranks_the_negotiator_passage_first(seed_index: Path):
+    result = search(seed_index, "من هو كبير المفاوضين الأوكرانيين؟")
     assert result["query"] == "من هو كبير المفاوضين الأوكرانيين؟"
     top = result["hits"][0]
     assert "رستم أوميروف" in top["text"]
     assert set(top) >= {"rank", "score", "text", "article_id", "title", "path", "start", "end"}
     assert top["rank"] == 1 and top["article_id"] == "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt"
-    article = (REPO / "seeds" / top["path"]).read_text(encoding="utf-8")
+    article = (SEEDS / top["path"]).read_text(encoding="utf-8")
     assert article[top["start"] : top["end"]] == top["text"]
 
 
-def test_english_question_finds_the_kremlin_spokesman_in_top_3(index_dir: Path):
-    hits = search(index_dir, "Who is the Kremlin spokesman?", k=3)["hits"]
+def test_english_question_finds_the_kremlin_spokesman_in_top_3(seed_index: Path):
+    hits = search(seed_index, "Who is the Kremlin spokesman?", k=3)["hits"]
     assert any("ديمتري بيسكوف" in h["text"] for h in hits)
 
 
-def test_ask_json_cites_only_retrieved_passages(index_dir: Path):
+def test_ask_json_cites_only_retrieved_passages(seed_index: Path):
     question = "من هو كبير المفاوضين الأوكرانيين؟"
-    answer = json.loads(rag("ask", question, "--index", str(index_dir), "--json").stdout)
+    answer = json.loads(rag("ask", question, "--index", str(seed_index), "--json").stdout)
     assert answer["question"] == question and not answer["abstained"] and answer["answer"]
     assert answer["citations"], f"no valid citation in {answer['answer']!r}"
     retrieved = {(h["article_id"], h["end"]): h for h in answer["hits"]}
@@ -95,14 +74,14 @@ def test_ask_json_cites_only_retrieved_passages(index_dir: Path):
         assert f"[{citation['n']}" in answer["answer"] or f", {citation['n']}]" in answer["answer"]
 
 
-def test_search_date_and_source_options(index_dir: Path):
+def test_search_date_and_source_options(seed_index: Path):
     """The seed has no date or source: any date bound or source leaves nothing; a date that is not one stops."""
     question = "من هو كبير المفاوضين الأوكرانيين؟"
-    assert search(index_dir, question)["hits"]
+    assert search(seed_index, question)["hits"]
     for options in (["--since", "١ نوفمبر ٢٠٢٥"], ["--source", "Jawhara FM"]):
-        assert json.loads(rag("search", question, "--index", str(index_dir), "--json", *options).stdout)["hits"] == []
+        assert json.loads(rag("search", question, "--index", str(seed_index), "--json", *options).stdout)["hits"] == []
     refused = subprocess.run(
-        [*RAG, "search", question, "--index", str(index_dir), "--until", "next week"],
+        [*RAG, "search", question, "--index", str(seed_index), "--until", "next week"],
         capture_output=True,
         cwd=REPO,
         timeout=120,
@@ -112,8 +91,8 @@ def test_search_date_and_source_options(index_dir: Path):
     assert refused.returncode == 2 and "--until 'next week': not a date" in refused.stderr
 
 
-def test_ask_out_of_scope_question_says_the_articles_do_not_contain_it(index_dir: Path):
-    answer = json.loads(rag("ask", "What is the population of Australia?", "--index", str(index_dir), "--json").stdout)
+def test_ask_out_of_scope_question_says_the_articles_do_not_contain_it(seed_index: Path):
+    answer = json.loads(rag("ask", "What is the population of Australia?", "--index", str(seed_index), "--json").stdout)
     assert answer["abstained"] and answer["answer"] == NO_ANSWER["en"] and answer["citations"] == []
 
 
@@ -125,7 +104,7 @@ def test_int8_embedder_agrees_with_float32_on_the_seed():
     close to float32's, same best paragraph."""
     assert Settings().models.embed_dtype == ("int8" if has_native_int8() else "float32")
     embedder = Embedder(ModelSettings(embed_dtype="int8", embedding_cache=None))
-    article = load_articles(REPO / "seeds").articles[0]
+    article = load_articles(SEEDS).articles[0]
     paragraphs = [p for p in article.text.split("\n") if len(p.split()) > 8]
     reference = Embedder(ModelSettings(embed_dtype="float32", embedding_cache=None))
     int8, fp32 = embedder.encode_documents(paragraphs), reference.encode_documents(paragraphs)
@@ -140,9 +119,11 @@ SEED_QUESTIONS = [pytest.param(q, id=q["id"]) for q in map(json.loads, SEED_QA.r
 
 
 @pytest.mark.parametrize("question", SEED_QUESTIONS)
-def test_seed_questions_answered_with_valid_citations_or_abstained(index_dir: Path, embedder: Embedder, question: dict):
+def test_seed_questions_answered_with_valid_citations_or_abstained(
+    seed_index: Path, embedder: Embedder, question: dict
+):
     """Answerable seed questions get the right answer, cited to the sentence holding it; the others abstain."""
-    index = Index(Settings(index_dir=index_dir), embedder)
+    index = Index(Settings(index_dir=seed_index), embedder)
     answer = Assistant(index).ask(question["question"])
     if not question["answerable"]:
         assert answer.abstained and answer.text == NO_ANSWER[question["lang"]] and not answer.citations
@@ -153,9 +134,11 @@ def test_seed_questions_answered_with_valid_citations_or_abstained(index_dir: Pa
     assert any(contains_answer(c.span_text, question["answers"]) for c in answer.citations), answer.to_dict()
 
 
-def test_two_llm_contexts_answer_at_once_exactly_as_one_does(index_dir: Path, embedder: Embedder):
-    assistant = Assistant(Index(Settings(index_dir=index_dir), embedder))
-    pool = assistant.generator.contexts
+def test_two_llm_contexts_answer_at_once_exactly_as_one_does(seed_index: Path, embedder: Embedder):
+    settings = Settings(index_dir=seed_index)
+    in_process = Generator(settings.models, settings.answer)  # its context pool is in this process, to hold
+    assistant = Assistant(Index(settings, embedder), in_process)
+    pool = in_process.contexts
     questions = [q["question"] for q in map(json.loads, SEED_QA.read_text().splitlines())][:4]
     alone = [assistant.ask(q).to_dict() for q in questions]
     with pool.taken():  # the first context is busy: these answers are made on a second one
@@ -166,9 +149,9 @@ def test_two_llm_contexts_answer_at_once_exactly_as_one_does(index_dir: Path, em
     assert on_second == alone and together == alone * 2
 
 
-def test_instruct_model_with_chat_template_answers_with_citations(index_dir: Path, embedder: Embedder):
+def test_instruct_model_with_chat_template_answers_with_citations(seed_index: Path, embedder: Embedder):
     settings = Settings(
-        index_dir=index_dir, models=ModelSettings(llm="smollm2-135m-instruct"), answer=AnswerSettings(mode="generate")
+        index_dir=seed_index, models=ModelSettings(llm="smollm2-135m-instruct"), answer=AnswerSettings(mode="generate")
     )
     generator = Generator(settings.models, settings.answer)
     assert generator.has_chat_template
@@ -183,43 +166,10 @@ def test_instruct_model_with_chat_template_answers_with_citations(index_dir: Pat
     assert {c.hit.chunk_id for c in answer.citations} <= {p.chunk_id for p in answer.passages}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_app(index_dir: Path, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`rag serve` on a free port, once it accepts connections: the process and its URL."""
-    port = free_port()
-    server = subprocess.Popen(
-        [*RAG, "serve", "--index", str(index_dir), "--port", str(port)],
-        cwd=REPO,
-        env=dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert server.poll() is None, f"rag serve exited:\n{server.stdout.read() if server.stdout else ''}"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(1)
-        yield server, f"http://127.0.0.1:{port}/"
-    finally:
-        server.terminate()  # SIGTERM unwinds like Ctrl-C: the app stops listening for builds too
-        server.wait(timeout=60)
-
-
-def test_chat_app_answers_through_gradio_client(index_dir: Path):
+def test_chat_app_answers_through_gradio_client(seed_index: Path):
     from gradio_client import Client
 
-    with running_app(index_dir) as (_, url):
+    with running_app(seed_index) as (_, url):
         client = Client(url, verbose=False)
         history, sources, textbox, copyable = client.predict("من هو المتحدث باسم الكرملين؟", [], api_name="/ask")
     assert textbox == ""
@@ -231,16 +181,11 @@ def test_chat_app_answers_through_gradio_client(index_dir: Path):
     assert "[1]" in copyable or "No passage" in sources  # the answer with its sources, as text
 
 
-def test_rag_index_hands_its_build_to_the_running_app(tmp_path: Path):
+def test_rag_index_hands_its_build_to_the_running_app(seed_copy: tuple[Path, Path]):
     """With the UI running, `rag index` is done by the app's loaded embedder and the app answers from it."""
     from gradio_client import Client
 
-    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
-    seeds.mkdir()
-    (seeds / "seed.txt").write_text(
-        (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
-    )
-    rag("index", "--seeds", str(seeds), "--index", str(index_dir))
+    seeds, index_dir = seed_copy
     with running_app(index_dir, RAG_SEEDS_DIR=str(seeds)) as (server, url):
         assert socket_path(str(index_dir.resolve())).exists()
         (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
@@ -257,7 +202,7 @@ def test_renamed_and_deleted_articles_are_reindexed_without_loading_the_model(tm
     embedding: the build never imports torch, and search finds the article under its new name."""
     seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
     seeds.mkdir()
-    seed = (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
+    seed = SEED_ARTICLE.read_text(encoding="utf-8")
     (seeds / "miami.json").write_text(json.dumps({"title": "محادثات ميامي", "text": seed}), encoding="utf-8")
     (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
     env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
@@ -298,48 +243,35 @@ def test_eval_smoke_on_40_xquad_questions():
     assert set(result["by_lang"]) == {"ar"} and result["by_lang"]["ar"]["n_questions"] == 40
 
 
-def corpus_articles(folder: Path, count: int) -> None:
-    """`count` news articles from the shared corpus, one JSON file each."""
-    from rag.evaluate import read_jsonl
-
-    for record in read_jsonl(REPO.parent / "shared" / "corpus" / "antcorpus-ar-news.jsonl.gz", count):
-        (folder / f"news-{record['id']}.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-
-
-def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(tmp_path: Path):
-    seeds, index_dir = tmp_path / "seeds", tmp_path / "index"
-    seeds.mkdir()
-    (seeds / "seed.txt").write_text(
-        (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
-    )
+def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(seed_copy: tuple[Path, Path], tmp_path: Path):
+    """SIGKILL a build of 40 new articles while it embeds them: the old index still answers, and the rerun
+    completes. The build embeds for real (an embedding cache of its own, empty)."""
+    seeds, index_dir = seed_copy
     env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
     index_args = [*RAG, "index", "--seeds", str(seeds), "--index", str(index_dir)]
-    subprocess.run(index_args, check=True, capture_output=True, cwd=REPO, env=env, timeout=600)
-    corpus_articles(seeds, 150)
-    build = subprocess.Popen(
-        index_args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    time.sleep(25)
-    assert build.poll() is None, "the build finished before it could be killed; give it more articles"
+    write_corpus_articles(seeds, 40)
+    build = subprocess.Popen(index_args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    embedded = wait_for_output(build, r"embedding:[^\r\n]*?\| *([0-9]+)/([0-9]+)")
+    while int(embedded.group(1)) < 3:  # a few chunks in, many to go
+        embedded = wait_for_output(build, r"embedding:[^\r\n]*?\| *([3-9]|[1-9][0-9]+)/([0-9]+)")
+    assert build.poll() is None and int(embedded.group(1)) < int(embedded.group(2)), "nothing left to kill"
     build.kill()  # SIGKILL: no cleanup runs
     build.wait()
     old = search(index_dir, "من هو كبير المفاوضين الأوكرانيين؟")
     assert "رستم أوميروف" in old["hits"][0]["text"]
     assert set(
         json.loads((index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json").read_text())["articles"]
-    ) == {"seed.txt"}
+    ) == {SEED_ARTICLE.name}
     done = subprocess.run(index_args, capture_output=True, text=True, check=False, cwd=REPO, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "indexed 151 articles (150 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout
+    assert "indexed 41 articles (40 added, 0 updated, 0 removed, 1 unchanged)" in done.stdout
     assert not list(index_dir.glob(".gen-*.tmp"))
 
 
 def test_open_api_and_app_follow_a_rebuild_without_restart(tmp_path: Path, embedder: Embedder):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
-    (seeds / "seed.txt").write_text(
-        (REPO / "seeds" / "محادثات-ميامي-لإنهاء-الحرب-في-أوكرانيا.txt").read_text(encoding="utf-8")
-    )
+    (seeds / "seed.txt").write_text(SEED_ARTICLE.read_text(encoding="utf-8"))
     settings = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
     from rag import build_index
 
@@ -354,12 +286,12 @@ def test_open_api_and_app_follow_a_rebuild_without_restart(tmp_path: Path, embed
     assert answer.citations[0].hit.article_id == "rivers.txt"
 
 
-def test_follow_up_questions_in_one_conversation(index_dir: Path, embedder: Embedder):
+def test_follow_up_questions_in_one_conversation(seed_index: Path, embedder: Embedder):
     """Follow-ups are read with the previous question and what answered it. The cases asserted are clear on
     every embedder dtype measured (float32, bfloat16, int8): the answered follow-up's abstention logit is ~3.0
     (the old reading, with the previous question's words only, sat at -0.09..+0.03 and flipped between CPUs),
     and the declined one's own words match the evidence at cosine ~0.12 against a gate of 0.25."""
-    assistant = Assistant(Index(Settings(index_dir=index_dir), embedder))
+    assistant = Assistant(Index(Settings(index_dir=seed_index), embedder))
     first = assistant.ask("من هو كبير المفاوضين الأوكرانيين؟")
     assert "رستم أوميروف" in first.text
     # A new topic in the same conversation is answered on its own terms...
