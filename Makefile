@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Built wheels (llama-cpp-python compiles for ~5 minutes) are kept outside the repo and reused.
+# Built wheels (llama-cpp-python compiles for ~5 minutes) are kept outside the repo, one folder per build: named by
+# the version and the instruction flags it was compiled with (rag/llama_build.py), so no CPU gets another's wheel.
 WHEELS ?= $(HOME)/.cache/rag-news/wheels
-LLAMA := llama-cpp-python==0.3.36
 INSTALLED := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test bench eval setup models index clean
+.PHONY: run test test-fast bench eval setup models index clean
 
 run: index
 	$(BIN)/rag serve
@@ -17,10 +17,14 @@ run: index
 test: models
 	$(BIN)/python -m pytest -ra
 
+# The unit tests alone: no model, no browser, no index (under a minute).
+test-fast: setup
+	$(BIN)/python -m pytest -ra -m "not e2e"
+
 # Speed, memory and quality figures of this machine -> bench/results.json and BENCHMARKS.md (~25 minutes),
 # and screenshots of the chat, step by step, from the browser tests -> bench/results/ui/.
 bench: index
-	RAG_UI_SCREENSHOTS=bench/results/ui $(BIN)/python -m pytest -q tests/test_ui.py
+	RAG_UI_SCREENSHOTS=bench/results/ui $(BIN)/python -m pytest -q tests/e2e/test_ui.py
 	cd bench && ../$(BIN)/python suite.py
 
 # One quality table across datasets (XQuAD-ar, XQuAD en->ar, ARCD-train) -> bench/results.json `quality.datasets`.
@@ -32,15 +36,17 @@ setup: $(INSTALLED)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
+$(INSTALLED): pyproject.toml rag/llama_build.py | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || $(BIN)/pip wheel --no-deps -w $(WHEELS) $(LLAMA)
-	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[test]'
+	$(BIN)/python -m rag.llama_build --cache $(WHEELS)
+	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# Provision the models and run the reader once in a child process. If the llama.cpp build cannot run on this CPU,
+# `rag models` marks it and exits 3; the build steps down (AMX, AVX-512, AVX2, baseline) and is probed again.
 models: setup
-	$(BIN)/rag models
+	$(BIN)/rag models || { test $$? -eq 3 && $(BIN)/python -m rag.llama_build --cache $(WHEELS) && $(MAKE) models; }
 
 index: models
 	$(BIN)/rag index

@@ -50,7 +50,7 @@ def run(count: int) -> dict[str, Any]:
         settings.answer.mode = "generate"
         build_index(settings, show_progress=False)
         assistant = Assistant(Index(settings))
-        llm = assistant.generator.llm  # loaded (and its fixed prompt prefix evaluated) before timing
+        assistant.generator.load()  # loaded (and its fixed prompt prefix evaluated) before timing
         models = settings.models
         alone = Llama(
             str(llm_location(models.llm, models.cache_dir)),
@@ -73,11 +73,11 @@ def run(count: int) -> dict[str, Any]:
             total = time.perf_counter() - started
             if answer is None or answer.abstained or not first:
                 continue
-            written = len(llm.tokenize(answer.text.encode(), add_bos=False))
+            written = len(alone.tokenize(answer.text.encode(), add_bos=False))
             raw_first, raw_total, raw_tokens = llama_alone(alone, prompt, settings.answer.max_tokens)
             rows.append(
                 {
-                    "prompt_tokens": len(llm.tokenize(prompt.encode(), add_bos=True)),
+                    "prompt_tokens": len(alone.tokenize(prompt.encode(), add_bos=True)),
                     "ttft_s": first,
                     "answer_s": total,
                     "llama_ttft_s": raw_first,

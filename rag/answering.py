@@ -14,7 +14,7 @@ from rag.citations import ParsedCitations, is_looping, verify
 from rag.conversation import is_follow_up, read_with, retrieval_query
 from rag.evidence import Evidence, content_terms, rank_evidence, term_overlap, with_previous_sentence
 from rag.generators import Generator, GeneratorError, load_generator
-from rag.prompts import ACCORDING_TO, ANSWER_FIRST, NO_ANSWER
+from rag.prompts import ACCORDING_TO, ANSWER_FIRST, NO_ANSWER, READER_STOPPED
 from rag.retrieval import Index
 from rag.spans import answer_span, sentence_holding
 from rag.text import crosses_languages, detect_language
@@ -78,7 +78,22 @@ class Assistant:
         `history` holds the conversation's earlier turns, oldest first: their questions, or their Answers
         (which saves answering the previous question again when the new one leans on it). `exclude`
         leaves articles out of retrieval (used to measure abstention); `scope` keeps to some dates and
-        sources. With `progress`, Progress events say what is being done before the text comes."""
+        sources. With `progress`, Progress events say what is being done before the text comes. An answer
+        made while the model's process died says so in its notice."""
+        crashes = self.generator.crashes
+        for event in self._stream(question, history, exclude, progress, scope):
+            if isinstance(event, Answer) and self.generator.crashes > crashes and not event.notice:
+                event = replace(event, notice=READER_STOPPED)
+            yield event
+
+    def _stream(
+        self,
+        question: str,
+        history: Sequence[str | Answer],
+        exclude: frozenset[str],
+        progress: bool,
+        scope: Scope | None,
+    ) -> Iterator[str | Answer | Progress]:
         question = question.strip()
         if not question:
             raise ValueError("question is empty")

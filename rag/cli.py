@@ -13,6 +13,7 @@ import typer
 from rag.config import Settings
 
 app = typer.Typer(help="Offline question answering over news articles, with cited passages.", no_args_is_help=True)
+READER_CANNOT_RUN = 3  # `rag models`: the reader probe failed (the Makefile then builds llama.cpp a level down)
 log = logging.getLogger("rag")
 
 IndexOption = Annotated[Path | None, typer.Option("--index", help="Index folder (default: settings.index_dir).")]
@@ -454,9 +455,12 @@ def watch(
 
 @app.command()
 def models() -> None:
-    """Download, verify and assemble the configured models into the model cache."""
+    """Download, verify and assemble the configured models into the model cache, then run the reader once in a
+    child process (load, decode a few tokens) and say what it runs on; exit 3 if it cannot run here."""
     from rag.embedders import is_remote as is_remote_embedder
     from rag.generators import is_remote
+    from rag.generators.probe import probe
+    from rag.llama_build import mark_failed
     from rag.models import embedder_location, llm_location
 
     settings = Settings()
@@ -466,8 +470,22 @@ def models() -> None:
         typer.echo(f"embedder: {embedder_location(settings.models.embedder, settings.models.cache_dir)}")
     if is_remote(settings.models.llm):
         typer.echo(f"llm: the server at {settings.models.llm} (nothing to provision)")
-    else:
-        typer.echo(f"llm: {llm_location(settings.models.llm, settings.models.cache_dir)}")
+        return
+    path = llm_location(settings.models.llm, settings.models.cache_dir)
+    typer.echo(f"llm: {path}")
+    probed = probe(path, threads=settings.models.llm_threads)
+    if probed.ok:
+        typer.echo(f"reader: {probed.line()}")
+        return
+    marked = mark_failed(probed.error)
+    fix = (
+        "run `make models`: it builds llama-cpp-python without the failing instructions and probes again"
+        if marked
+        else "reinstall llama-cpp-python for this CPU (CMAKE_ARGS='-DGGML_NATIVE=OFF' and the GGML_* instruction "
+        "flags it has), or set RAG_MODELS__LLM to an OpenAI-compatible server"
+    )
+    typer.echo(f"error: {probed.error}; {fix}", err=True)
+    raise typer.Exit(READER_CANNOT_RUN)
 
 
 def run() -> None:

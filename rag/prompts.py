@@ -9,6 +9,10 @@ NO_ANSWER = {
     "ar": "لا تتضمن المقالات إجابة عن هذا السؤال.",
     "en": "The articles do not contain the answer to this question.",
 }
+READER_STOPPED = (
+    "The reader stopped while this answer was made (it starts again for the next question), so the answer was "
+    "made without it: the evidence quoted, with no answer span, and abstention decided without its signal."
+)
 LANGUAGE_NAME = {"ar": "Arabic", "en": "English"}
 # Extractive answers quote the evidence after this lead, in the question's language. The quote is a
 # paragraph of its own so that it takes its own reading direction (an Arabic quote in an English answer).

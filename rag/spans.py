@@ -3,15 +3,17 @@ number), chosen by the LLM's likelihood of answering with exactly that stretch."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 
 from rag.evidence import Evidence, content_terms
-from rag.generators import PUNCTUATION, Generator, ScoredSpan
+from rag.generators import PUNCTUATION, Generator, GeneratorError, ScoredSpan
 from rag.text import WORD, sentences
 from rag.types import Span
 
 CLITICS = "وفبلك"  # Arabic letters glued to the next word ("وكيريل", "بموسكو"): a span may start after them
 MAX_SPAN_WORDS = 8
+log = logging.getLogger(__name__)
 
 
 def span_starts(text: str) -> list[int]:
@@ -38,7 +40,11 @@ def answer_span(question: str, evidence: Sequence[Evidence], generator: Generato
     """The most likely answer copied from the best evidence (shown to the model as [1] of all the evidence)
     that says something the question does not."""
     best = evidence[0]
-    scored = generator.answer_spans(question, [e.text for e in evidence], span_starts(best.text), MAX_SPAN_WORDS)
+    try:
+        scored = generator.answer_spans(question, [e.text for e in evidence], span_starts(best.text), MAX_SPAN_WORDS)
+    except GeneratorError as error:
+        log.warning("no answer span: %s", error)
+        return None
     found = next(saying_something_new(question, best.text, scored), None)
     if found is None:
         return None

@@ -1,5 +1,6 @@
 """The answering LLM behind one small interface: llama.cpp in this process (`llama.py`), or any OpenAI-compatible
-server (`remote.py`: llama.cpp's server, vLLM, Ollama, ...). `load_generator` picks by `models.llm`."""
+server (`remote.py`: llama.cpp's server, vLLM, Ollama, ...); a local model runs in a child process
+(`isolated.py`) unless `models.llm_process` is off. `load_generator` picks by the settings."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ class Generator(Protocol):
         """Load the model now rather than at the first question (a no-op for a server)."""
         ...
 
+    @property
+    def crashes(self) -> int:
+        """How many times the model's process has died so far (always 0 for a model in this process or a server)."""
+        ...
+
     def stream(self, question: str, passages: Sequence[str], language: str) -> Iterator[str]:
         """Pieces of the answer as the model writes them; GeneratorError when it cannot."""
         ...
@@ -68,6 +74,10 @@ def load_generator(models: ModelSettings, answer: AnswerSettings) -> Generator:
         from rag.generators.remote import RemoteGenerator
 
         return RemoteGenerator(models, answer)
+    if models.llm_process:
+        from rag.generators.isolated import IsolatedGenerator
+
+        return IsolatedGenerator(models, answer)
     from rag.generators.llama import LlamaGenerator
 
     return LlamaGenerator(models, answer)

@@ -82,6 +82,8 @@ class LlamaGenerator:
         on it needs a context of the pool."""
         return self.contexts.first()
 
+    crashes = 0  # in this process: a crash would end it
+
     @property
     def loaded(self) -> bool:
         """Whether the model is in memory (it loads on first use)."""

@@ -32,6 +32,8 @@ class RemoteGenerator:
         self._logprobs: bool | None = None if models.llm_logprobs else False
         self._lock = threading.Lock()
 
+    crashes = 0  # a server that fails answers with an error (GeneratorError), it does not take this process down
+
     @property
     def loaded(self) -> bool:
         return True
