@@ -2,7 +2,7 @@
 `BENCHMARKS.md` (with the machine and the date). `--only` re-runs some sections and keeps the others'
 last figures.
 
-    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction,ray,scale]
+    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction,ray,scale,builds,reader_process]
     python bench/suite.py --only ""   # rewrite BENCHMARKS.md from the last figures and the trial notes
 """
 
@@ -21,8 +21,10 @@ import answering_speed
 import distributed
 import extraction
 import indexing_speed
+import llama_builds
 import load
 import quality
+import reader_process
 import scale
 import search_latency
 import serving
@@ -32,6 +34,7 @@ RESULTS = ROOT / "bench/results.json"
 REPORT = ROOT / "BENCHMARKS.md"
 TRIALS = ROOT / "bench/results/trials.md"
 ONE_OFF = ROOT / "bench/results/one_off.md"
+COMPILE = ROOT / "bench/results/llama_compile.json"
 SIZES = (1_000, 10_000, 100_000)
 
 SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -44,6 +47,8 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "extraction": extraction.run,
     "ray": lambda: distributed.run(articles=300),
     "scale": scale.run,
+    "builds": llama_builds.run,
+    "reader_process": reader_process.run,
 }
 
 
@@ -93,6 +98,25 @@ def headline(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def elsewhere(results: dict[str, Any]) -> list[str]:
+    """A line for the sections measured on another machine or day than the header's."""
+    main, by_machine = results["machine"], {}
+    for name, measured in results.get("machines", {}).items():
+        if measured and measured != main:
+            by_machine.setdefault((measured["cpu"], measured["date"]), []).append(name)
+    return (
+        [
+            "",
+            *(
+                f"Measured on {cpu}, {date} (`suite.py --only`): {', '.join(names)}."
+                for (cpu, date), names in sorted(by_machine.items())
+            ),
+        ]
+        if by_machine
+        else []
+    )
+
+
 def fmt(value: Any, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
 
@@ -115,6 +139,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"no GPU; Python {m['python']}, torch {m['torch']}. The machine is shared and noisy: figures are medians "
             "of one run. Machine-readable: `bench/results.json`."
         ),
+        *elsewhere(results),
         "",
         "## Targets",
         "",
@@ -253,10 +278,76 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ray_section(ray)
     if stores := s.get("scale"):
         lines += scale_section(stores)
+    if builds := s.get("builds"):
+        lines += builds_section(builds)
+    if reader := s.get("reader_process"):
+        lines += reader_section(reader)
     for notes in (TRIALS, ONE_OFF):
         if notes.exists():
             lines += [notes.read_text().strip(), ""]
     return "\n".join(lines)
+
+
+def builds_section(builds: dict[str, Any]) -> list[str]:
+    """The llama.cpp builds side by side (bench/llama_builds.py)."""
+    lines = [
+        (
+            f"## llama.cpp builds ({builds['model']}, {builds['prompt_tokens']} prompt tokens then "
+            f"{builds['generated_tokens']} generated, {builds['threads']} thread(s); tokens/s min / median / max)"
+        ),
+        "",
+        "| build | prompt tokens/s | generated tokens/s | what llama.cpp runs on |",
+        "|---|---|---|---|",
+    ]
+    for label, build in builds["builds"].items():
+        if "error" in build:
+            lines.append(f"| {label} | – | – | {build['error']} |")
+            continue
+        prompt, generate = build["prompt_tokens_per_s"], build["tokens_per_s"]
+        lines.append(
+            f"| {label} | {prompt['min']:,.0f} / **{prompt['median']:,.0f}** / {prompt['max']:,.0f} "
+            f"| {generate['min']:,.1f} / **{generate['median']:,.1f}** / {generate['max']:,.1f} | {build['system']} |"
+        )
+    lines += [
+        "",
+        "`make setup` builds the first level whose instructions this CPU lists and, for AMX, whose start a probe",
+        "compiled here ran (`rag/llama_build.py`); `rag models` then runs the reader once in a child process.",
+        "",
+    ]
+    if COMPILE.exists():  # bench/llama_compile.py, a one-off (about 8 minutes)
+        compiled = json.loads(COMPILE.read_text())
+        times = {name: min(seconds) for name, seconds in compiled["seconds"].items()}
+        lines += [
+            (
+                f"Compile ({compiled['level']} flags, {compiled['compiler']}, `bench/llama_compile.py`): "
+                + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in times.items())
+                + f"; leaving out the multimodal library, which the Python package never loads, saves "
+                f"{compiled['saved_s']:.0f} s."
+            ),
+            "",
+        ]
+    return lines
+
+
+def reader_section(reader: dict[str, Any]) -> list[str]:
+    """What the reader's child process costs an answer (bench/reader_process.py)."""
+    alone, child = reader["in this process"], reader["in a child process"]
+    return [
+        f"## The reader in a child process ({reader['questions']} seed questions x {reader['rounds']} rounds, extractive)",
+        "",
+        "| reader | answer, median | answer, mean |",
+        "|---|---|---|",
+        f"| in this process | {alone['answer_median_s']:.3f} s | {alone['answer_mean_s']:.3f} s |",
+        f"| in a child process (the default) | {child['answer_median_s']:.3f} s | {child['answer_mean_s']:.3f} s |",
+        "",
+        (
+            f"Added per answer: {reader['added_median_s'] * 1000:+.0f} ms at the median; the same answers: "
+            f"{'yes' if reader['same_answers'] else 'NO'}. The child holds the model: "
+            f"{fmt(reader.get('child_rss_mb'), 0)} MB resident, against {fmt(reader.get('this_process_rss_mb_added_by_in_process_model'), 0)}"
+            " MB that the model added to this process when in it."
+        ),
+        "",
+    ]
 
 
 def scale_section(stores: dict[str, Any]) -> list[str]:
@@ -361,15 +452,18 @@ def main() -> None:
     args = parser.parse_args()
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     sections: dict[str, Any] = previous.get("sections", {})
+    # Each section's machine: a section kept from an earlier run keeps the machine it was measured on.
+    machines = {name: previous.get("machines", {}).get(name, previous.get("machine")) for name in sections}
     for name in filter(None, args.only.split(",")):
         started = time.perf_counter()
         print(f"== {name}", flush=True)
         sections[name] = SECTIONS[name]()
+        machines[name] = machine()
         print(json.dumps(sections[name], indent=1, ensure_ascii=False), f"\n({time.perf_counter() - started:.0f}s)")
     figures = headline(sections)
-    RESULTS.write_text(
-        json.dumps({**figures, "machine": machine(), "sections": sections}, indent=1, ensure_ascii=False) + "\n"
-    )
+    most = max(machines.values(), key=list(machines.values()).count)
+    results = {**figures, "machine": most, "machines": machines, "sections": sections}
+    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     REPORT.write_text(markdown(json.loads(RESULTS.read_text())) + "\n")
     print(json.dumps(figures, indent=1))
 
