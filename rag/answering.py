@@ -10,9 +10,9 @@ from dataclasses import replace
 import numpy as np
 
 from rag.answerability import Signals, phrase_similarity, signals
-from rag.citations import ParsedCitations, is_looping, verify
+from rag.citations import ParsedCitations, is_looping, quotable, verify
 from rag.conversation import is_follow_up, read_with, retrieval_query
-from rag.evidence import Evidence, content_terms, rank_evidence, term_overlap, with_previous_sentence
+from rag.evidence import Evidence, content_terms, negated, rank_evidence, term_overlap, with_previous_sentence
 from rag.generators import Generator, GeneratorError, load_generator
 from rag.prompts import ACCORDING_TO, ANSWER_FIRST, NO_ANSWER, READER_STOPPED
 from rag.retrieval import Index
@@ -200,7 +200,7 @@ class Assistant:
             best, start=start, end=end, text=best.hit.text[start - best.hit.start : end - best.hit.start]
         )
         quoted = ANSWER_FIRST[language].format(
-            span=span.text, n=1, sentence=bolden(sentence.text, span.start - start, span.end - start)
+            span=quotable(span.text), n=1, sentence=bolden(sentence.text, span.start - start, span.end - start)
         )
         parsed = ParsedCitations(quoted, (1,))
         quoted = self._answer(
@@ -236,6 +236,8 @@ class Assistant:
 
         def supports(claim: str, n: int) -> bool:
             source = evidence[n - 1].text
+            if negated(claim) != negated(source):  # the same words, the opposite statement
+                return False
             # A claim must say something beyond the question's own words.
             if term_overlap(claim, question) == 1.0 and term_overlap(claim, source) < 1.0:
                 return False
@@ -284,9 +286,9 @@ class Assistant:
 
 def extractive(evidence: Sequence[Evidence], language: str) -> ParsedCitations:
     """The best evidence sentence, quoted after a lead in the question's language, citing it as [1]."""
-    return ParsedCitations(ACCORDING_TO[language].format(n=1, sentence=evidence[0].text), (1,))
+    return ParsedCitations(ACCORDING_TO[language].format(n=1, sentence=quotable(evidence[0].text)), (1,))
 
 
 def bolden(text: str, start: int, end: int) -> str:
-    """The text with text[start:end] in Markdown bold."""
-    return f"{text[:start]}**{text[start:end]}**{text[end:]}"
+    """The (article) text with text[start:end] in Markdown bold, quotable on either side of it."""
+    return f"{quotable(text[:start])}**{quotable(text[start:end])}**{quotable(text[end:])}"

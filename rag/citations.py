@@ -11,6 +11,13 @@ from rag.text import SENTENCE_END, normalize, split_spans, tokens
 DIGITS = "0-9\u0660-\u0669\u06f0-\u06f9"
 # [1], [1, 2], [١، ٢], also with full-width brackets.
 MARKER = re.compile(rf"\s*[\[【]\s*([{DIGITS}]+(?:\s*[,،]\s*[{DIGITS}]+)*)\s*[\]】]")
+EMPHASIS = re.compile(r"\*{2,}|_{2,}")  # Markdown bold in an article's own text
+
+
+def quotable(text: str) -> str:
+    """Article text as it may stand in an answer: its own reference marks ([3], [٢، ٤]) and Markdown emphasis
+    taken out, so that every [n] of the answer cites one of its sources and its only bold is the answer span."""
+    return EMPHASIS.sub("", MARKER.sub("", text))
 
 
 @dataclass(frozen=True)

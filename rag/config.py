@@ -260,6 +260,12 @@ class ServerSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Bind address; 127.0.0.1 keeps the server local.")
     port: int = Field(7860, ge=0, le=65535, description="Port (0: any free port).")
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names requests may name in their Host header besides the loopback names "
+        "and `host` (the names a proxy or the network reaches the server by); others get 403. A server bound to "
+        "0.0.0.0 with none set takes any Host (keys and logins are required there).",
+    )
     api_keys: str = Field(
         "",
         description="Comma-separated API keys; when set, every /v1 route needs 'Authorization: Bearer KEY'. "

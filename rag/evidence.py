@@ -3,6 +3,7 @@ support test that checks an answer sentence against the evidence it cites."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -38,6 +39,41 @@ class Evidence:
 def content_terms(text: str) -> set[str]:
     """Stemmed, normalised terms of `text` without question words and particles."""
     return {t for t in analyze(text) if t not in STOP_TERMS}
+
+
+# Words that turn a statement into its opposite. They are stop words for ranking, but a claim that has one
+# its source lacks (or lacks one its source has) says something else: "لم يستقل الوزير" is not "استقال الوزير".
+NEGATIONS = frozenset(
+    [
+        "لا",
+        "لم",
+        "لن",
+        "ليس",
+        "ليست",
+        "ليسا",
+        "ليسوا",
+        "لسن",
+        "لست",
+        "لستم",
+        "لسنا",
+        "not",
+        "no",
+        "never",
+        "none",
+        "neither",
+        "nor",
+        "cannot",
+    ]
+)
+WORD_OR_CONTRACTION = re.compile(r"\w+(?:'\w+)?")  # "didn't" whole
+
+
+def negated(text: str) -> bool:
+    """Whether the text says no: a negation word, also after the Arabic و/ف ("ولم"), or an English "n't"."""
+    for word in WORD_OR_CONTRACTION.findall(text.lower().replace("\u2019", "'")):
+        if word in NEGATIONS or word.endswith("n't") or (word[:1] in "وف" and word[1:] in NEGATIONS):
+            return True
+    return False
 
 
 def term_overlap(claim: str, source: str) -> float:

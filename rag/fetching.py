@@ -2,7 +2,8 @@
 as `.html` files marked with their address, so a build indexes them like any other file.
 
 Every address is checked before it is requested, redirects included: http(s) only, and no private, loopback or
-link-local host unless `fetch.allow_private` (a URL must not reach services on this machine or its network)."""
+link-local host unless `fetch.allow_private` (a URL must not reach services on this machine or its network); the
+address a connection reached is checked again before its body is read (a name may resolve twice)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from rag.config import FetchSettings
@@ -58,6 +60,25 @@ def check_address(url: str, allow_private: bool) -> None:
             )
 
 
+def check_peer(response: Any, url: str, allow_private: bool) -> None:
+    """Raise FetchError unless the address the connection reached is public: a name may resolve to another address
+    when the connection looks it up again than when it was checked (DNS rebinding). Checked before the body is read;
+    an address that cannot be told is refused."""
+    if allow_private:
+        return
+    stream = response.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    host = urlsplit(url).hostname
+    if not peer:
+        raise FetchError(f"could not tell which address {host} connected to")
+    address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+    if not address.is_global:
+        raise FetchError(
+            f"{host} connected to {address}, a private, loopback or link-local address (it resolved to a public "
+            "one when checked); set RAG_FETCH__ALLOW_PRIVATE=true to fetch from such hosts"
+        )
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A response body, the address it finally came from, and its media type."""
@@ -78,6 +99,7 @@ def fetch(url: str, settings: FetchSettings, accept: tuple[str, ...] = PAGE_TYPE
             check_address(url, settings.allow_private)
             try:
                 with client.stream("GET", url) as response:
+                    check_peer(response, url, settings.allow_private)
                     if response.is_redirect:
                         url = urljoin(url, response.headers.get("location", ""))
                         continue

@@ -76,6 +76,8 @@ def save_upload(
             articles = read_file(Path(temporary), stored)
         except (ArticleError, UnicodeDecodeError) as error:
             raise UploadRefused(f"{stored}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - a parser's failure on one odd file refuses that file alone
+            raise UploadRefused(f"{stored}: unreadable ({type(error).__name__})") from None
         if len(articles) > max_records:
             raise UploadRefused(f"{stored}: {len(articles)} articles in one file, over the limit of {max_records}")
         os.replace(temporary, target)

@@ -80,3 +80,21 @@ def test_verify_returns_none_when_nothing_is_supported():
 )
 def test_is_looping(text, looping):
     assert is_looping(text) is looping
+
+
+def test_article_text_quoted_in_an_answer_makes_no_citation_and_no_bold():
+    """An article's own reference marks ([3], [٢، ٤]) and Markdown emphasis stay out of an extractive answer: its
+    only [n] cite its sources, and its only bold is the answer span."""
+    from rag.answering import bolden, extractive
+    from rag.evidence import Evidence
+    from rag.types import Hit
+
+    sentence = "The minister **finally** resigned on Monday [3]. وقال الوزير إنه استقال [٢، ٤]."
+    hit = Hit(0, 1.0, 1.0, sentence, "a.txt", "A", "a.txt", 0, len(sentence))
+    quoted = extractive([Evidence(hit, 0, len(sentence), sentence, 1.0)], "en")
+    assert parse_citations(quoted.text, 1).numbers == (1,) and quoted.numbers == (1,)
+    assert "[3]" not in quoted.text and "٢" not in quoted.text and "**" not in quoted.text
+    assert "The minister finally resigned on Monday." in quoted.text
+    span = sentence.index("resigned")
+    bold = bolden(sentence, span, span + len("resigned"))
+    assert bold.count("**") == 2 and "**resigned**" in bold and "[3]" not in bold

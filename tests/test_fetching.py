@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import socket
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -178,3 +179,25 @@ def test_every_redirect_is_checked_like_the_first_address(site: str, monkeypatch
     with pytest.raises(FetchError, match="private address"):
         fetch(f"{site}/to-localhost", LOCAL)
     assert fetch(f"{site}/moved", LOCAL).url == f"{site}/news/1"
+
+
+def test_a_name_that_resolves_again_to_this_machine_is_refused(site: str, monkeypatch: pytest.MonkeyPatch):
+    """DNS rebinding: the name answers a public address when it is checked and 127.0.0.1 when the connection
+    resolves it again. The connected peer is checked before the body is read: the page served on 127.0.0.1 is
+    refused, not fetched."""
+    port = int(site.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> list:
+        if host != "news.example":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        address = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    Site.requests.clear()
+    with pytest.raises(FetchError, match=r"news.example connected to 127.0.0.1, a private, loopback or link-local"):
+        fetch(f"http://news.example:{port}/news/0", FetchSettings(timeout=2.0))
+    assert len(asked) == 2  # checked, then resolved again by the connection

@@ -77,3 +77,14 @@ def test_delete_article_removes_its_file_only_inside_the_folder(tmp_path: Path):
     assert (tmp_path / "outside.txt").exists()
     with pytest.raises(UploadRefused, match="one record of b.jsonl"):
         delete_article(folder, "b.jsonl#3")
+
+
+def test_a_file_that_crashes_its_parser_is_refused_and_the_rest_of_the_batch_is_saved(tmp_path: Path):
+    """100,000 nested JSON lists make the JSON reader raise RecursionError (not an ArticleError): that file is
+    refused with one line, the files before and after it are saved, and no temporary file is left."""
+    folder = tmp_path / "seeds"
+    files = [("a.md", TEXT, 0), ("deep.json", b"[" * 100_000, 0), ("b.md", TEXT, 0)]
+    report = save_uploads(folder, files, 2**20, 10)
+    assert report.saved == ["a.md", "b.md"]
+    assert len(report.refused) == 1 and report.refused[0].startswith("deep.json: ") and "\n" not in report.refused[0]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.md", "b.md"]

@@ -21,6 +21,7 @@ from rag.schemas import AnswerRecord, ArticleRecord, SearchResult
 from rag.server.auth import bearer_key
 from rag.server.builds import BuildAlreadyRunning, Builder, BuildStatus
 from rag.server.limits import BodyLimit, Busy, TimedOut, Workers
+from rag.server.origin import SameOrigin, allowed_hosts
 from rag.server.schemas import (
     AskRequest,
     ChatChoice,
@@ -66,6 +67,7 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     api.add_middleware(BodyLimit, max_bytes=int(server.max_request_mb * 2**20))
+    api.add_middleware(SameOrigin, hosts=allowed_hosts(server))  # outermost: before anything reads the request
 
     @api.exception_handler(Busy)
     async def busy(request: Request, error: Busy) -> JSONResponse:

@@ -278,6 +278,35 @@ def test_uploads_land_inside_the_articles_folder_or_are_refused(served: tuple[st
     assert not {"x1.txt", "x2.txt"} & {a["id"] for a in client.get("/v1/articles").json()}
 
 
+def test_nobody_elses_page_can_drive_the_server(served: tuple[str, Path, Path], client: httpx.Client):
+    """The report's curl: a multipart upload (a "simple" request any open page can send) with a foreign Origin is
+    refused, as is a rebuild; a DNS-rebinding page's Host reads nothing, of the API or of the chat page."""
+    url, seeds, _ = served
+    evil = {"Origin": "https://evil.example"}
+    posted = client.post("/v1/articles", headers=evil, files=[("files", ("evil.txt", "نص من صفحة أخرى.".encode()))])
+    assert posted.status_code == 403 and not (seeds / "evil.txt").exists()
+    assert client.post("/v1/index", params={"rebuild": "true"}, headers=evil).status_code == 403
+    for path in ("v1/articles", "", "health"):
+        assert httpx.get(url + path, headers={**AUTH, "Host": "evil.example"}).status_code == 403
+    own = client.post("/v1/search", json={"query": QUESTION}, headers={"Origin": url.rstrip("/")})
+    assert own.status_code == 200 and own.json()["hits"]
+
+
+def test_a_file_that_crashes_its_parser_leaves_no_upload_half_done(client: httpx.Client):
+    """a.md and a .json of 100,000 '[' (RecursionError in the JSON reader): 202, the bad file refused with one
+    line, a build requested, and a.md indexed (this answered 500 with a.md saved and no build)."""
+    text = "افتتح سوق الكتاب في المدينة القديمة يوم السبت بمشاركة أربعين دار نشر.".encode()
+    posted = client.post("/v1/articles", files=[("files", ("a.md", text)), ("files", ("deep.json", b"[" * 100_000))])
+    assert posted.status_code == 202, posted.text
+    body = posted.json()
+    assert body["saved"] == ["a.md"] and body["build"] is not None
+    assert len(body["refused"]) == 1 and body["refused"][0].startswith("deep.json: ") and "\n" not in body["refused"][0]
+    wait_for_build(client)
+    assert "a.md" in {a["id"] for a in client.get("/v1/articles").json()}
+    assert client.delete("/v1/articles/a.md").status_code == 202
+    wait_for_build(client)
+
+
 def test_pdf_and_web_page_uploads_keep_their_metadata_and_filter_inside_retrieval(client: httpx.Client):
     from tests.helpers import corpus_records, news_page
 
