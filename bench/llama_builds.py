@@ -131,12 +131,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, help="also write the figures here (JSON)")
     args = parser.parse_args()
-    wheels = dict(item.split("=", 1) for item in args.wheels)
-    named = {label: Path(path) for label, path in wheels.items()}
+    named = {label: Path(path) for label, path in (item.split("=", 1) for item in args.wheels)}
+    chosen = named or default_wheels()  # the wheels named, else the installed build and the cache's others
     for name in args.build:
         label, wheel = compile_build(name)
-        named[label] = wheel
-    report = run((default_wheels() | named) if args.build and not wheels else (named or None), args.rounds)
+        chosen[label] = wheel
+    report = run(chosen, args.rounds)
     print(json.dumps(report, indent=1))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")

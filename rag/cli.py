@@ -456,11 +456,11 @@ def watch(
 @app.command()
 def models() -> None:
     """Download, verify and assemble the configured models into the model cache, then run the reader once in a
-    child process (load, decode a few tokens) and say what it runs on; exit 3 if it cannot run here."""
+    child process (load, decode a few tokens; once per llama.cpp build and model) and say what it runs on; exit 3
+    if it cannot run here."""
     from rag.embedders import is_remote as is_remote_embedder
     from rag.generators import is_remote
-    from rag.generators.probe import probe
-    from rag.llama_build import mark_failed
+    from rag.generators.probe import check_reader
     from rag.models import embedder_location, llm_location
 
     settings = Settings()
@@ -473,19 +473,11 @@ def models() -> None:
         return
     path = llm_location(settings.models.llm, settings.models.cache_dir)
     typer.echo(f"llm: {path}")
-    probed = probe(path, threads=settings.models.llm_threads)
-    if probed.ok:
-        typer.echo(f"reader: {probed.line()}")
-        return
-    marked = mark_failed(probed.error)
-    fix = (
-        "run `make models`: it builds llama-cpp-python without the failing instructions and probes again"
-        if marked
-        else "reinstall llama-cpp-python for this CPU (CMAKE_ARGS='-DGGML_NATIVE=OFF' and the GGML_* instruction "
-        "flags it has), or set RAG_MODELS__LLM to an OpenAI-compatible server"
-    )
-    typer.echo(f"error: {probed.error}; {fix}", err=True)
-    raise typer.Exit(READER_CANNOT_RUN)
+    runs, line = check_reader(path, settings.models.llm_threads)
+    if not runs:
+        typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(READER_CANNOT_RUN)
+    typer.echo(f"reader: {line}")
 
 
 def run() -> None:

@@ -54,6 +54,7 @@ def no_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     model.write_bytes(b"GGUF")
     monkeypatch.setenv("RAG_MODELS__EMBEDDER", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("RAG_MODELS__LLM", str(model))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))  # the environment a probe is recorded in: this test's own
     return model
 
 
@@ -87,3 +88,23 @@ def test_rag_models_says_what_the_reader_runs_on(no_models: Path, monkeypatch: p
     monkeypatch.setattr(probe_module, "probe", lambda model, threads=None: probe(model, command=REPORTS))
     done = CliRunner().invoke(app, ["models"])
     assert done.exit_code == 0 and "reader: llama.cpp on CPU with AVX2 AVX512" in done.output
+
+
+def test_a_reader_that_ran_is_not_probed_again_until_the_build_or_the_model_changes(
+    no_models: Path, monkeypatch: pytest.MonkeyPatch
+):
+    probes: list[Path] = []
+
+    def counted(model: Path, threads: int | None = None) -> ProbeResult:
+        probes.append(model)
+        return probe(model, command=REPORTS)
+
+    monkeypatch.setattr(probe_module, "probe", counted)
+    monkeypatch.setattr(llama_build, "installed_library", lambda: "build-1")
+    first, again = CliRunner().invoke(app, ["models"]), CliRunner().invoke(app, ["models"])
+    assert first.exit_code == again.exit_code == 0 and len(probes) == 1
+    assert "reader: llama.cpp on CPU with AVX2 AVX512" in again.output
+    monkeypatch.setattr(llama_build, "installed_library", lambda: "build-2")  # another wheel installed
+    assert CliRunner().invoke(app, ["models"]).exit_code == 0 and len(probes) == 2
+    no_models.write_bytes(b"GGUF, another model")
+    assert CliRunner().invoke(app, ["models"]).exit_code == 0 and len(probes) == 3

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Arabic and English news prose, repeated to the prompt length asked for.
+PROBED = "rag-reader-probe.json"  # in the environment's prefix: the build and model last probed, and the line
 PROMPT = (
     "قال المتحدث باسم الكرملين إن المحادثات ستستمر الأسبوع المقبل في ميامي بحضور الوفدين. "
     "The Kremlin spokesman said the talks would go on next week in Miami, with both delegations present. "
@@ -79,6 +80,34 @@ def probe(
     except (IndexError, ValueError):
         return ProbeResult(False, error=f"the reader probe printed no report: {done.stdout[-200:]!r}")
     return ProbeResult(True, report["system"], report["prompt_tokens_per_s"], report["tokens_per_s"])
+
+
+def check_reader(model: Path, threads: int | None = None) -> tuple[bool, str]:
+    """Whether the reader runs here, and the line saying on what or why not. Probed once per llama.cpp build and
+    model: a probe that passed is recorded in the environment (PROBED); a build that fails is marked, so that
+    the next `python -m rag.llama_build` steps down a level."""
+    from rag.llama_build import installed_library, mark_failed
+
+    key = {"library": installed_library(), "model": str(model), "size": model.stat().st_size}
+    record = Path(sys.prefix) / PROBED
+    try:
+        kept = json.loads(record.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    if key["library"] and kept.get("key") == key:
+        return True, kept["line"]
+    result = probe(model, threads=threads)
+    if result.ok:
+        if key["library"]:
+            record.write_text(json.dumps({"key": key, "line": result.line()}))
+        return True, result.line()
+    fix = (
+        "run `make models`: it builds llama-cpp-python without the failing instructions and probes again"
+        if mark_failed(result.error)
+        else "reinstall llama-cpp-python for this CPU (CMAKE_ARGS='-DGGML_NATIVE=OFF' and the GGML_* instruction "
+        "flags it has), or set RAG_MODELS__LLM to an OpenAI-compatible server"
+    )
+    return False, f"{result.error}; {fix}"
 
 
 def run_in_this_process(model: Path, prompt_tokens: int, tokens: int, threads: int | None) -> dict:

@@ -63,6 +63,7 @@ TEXT_PART = 16_000  # characters per stored part of an article's text (at most 4
 MAX_PARTS = 4096  # Milvus's largest array: articles up to 65M characters
 BATCH_ARTICLES = 64  # articles switched together (one generation step)
 BUCKETS = 1024  # meta rows holding every article's content hash (about 500 articles each fit in one row)
+LEASE_SECONDS = 30.0  # the default of store.lease_seconds: a build's lease, renewed every third of it
 SETTLE_SECONDS = 0.5  # wait after taking the lease, then read it back: two builds that raced see one winner
 ARTICLE_FIELDS = ("id", "version", "title", "path", "date", "url", "author", "source", "language")
 ARTICLE_FIELDS += ("copies", "chunks")
@@ -163,14 +164,15 @@ _engines: dict[tuple[str, str, str], MilvusEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def shared_engine(uri: str, token: str = "", prefix: str = "rag_news", lease_seconds: float = 30.0) -> MilvusEngine:
-    """The process's engine for this index: one client, and the entries its last build left (read once). The
-    lease is the latest settings' (builds of one process take it one after the other)."""
+def shared_engine(
+    uri: str, token: str = "", prefix: str = "rag_news", lease_seconds: float = LEASE_SECONDS
+) -> MilvusEngine:
+    """The process's engine for this index: one client, and the entries its last build left (read once)."""
     with _engines_lock:
         engine = _engines.get((uri, token, prefix))
         if engine is None:
             engine = _engines[(uri, token, prefix)] = MilvusEngine(uri, token, prefix)
-        engine.lease_seconds = lease_seconds
+        engine.lease_seconds = lease_seconds  # builds of one process take the lease one after the other
         return engine
 
 
@@ -193,7 +195,7 @@ class MilvusEngine:
         self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         self.chunks, self.articles_, self.meta = f"{prefix}_chunks", f"{prefix}_articles", f"{prefix}_meta"
         self._snapshot: Snapshot | None = None  # read once per generation and build stamp
-        self.lease_seconds = 30.0  # a build's lease on the index; renewed every third of it while the build runs
+        self.lease_seconds = LEASE_SECONDS
         for name in (self.meta, self.articles_, self.chunks):  # collections are searched once loaded
             if self.client.has_collection(name):
                 self.client.load_collection(name)
