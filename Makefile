@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast bench eval setup models index clean
+.PHONY: run test test-fast bench docs eval setup models index clean
 
 run: index
 	$(BIN)/rag serve
@@ -25,11 +25,15 @@ test-fast: setup
 # and screenshots of the chat, step by step, from the browser tests -> bench/results/ui/.
 bench: index
 	RAG_UI_SCREENSHOTS=bench/results/ui $(BIN)/python -m pytest -q tests/e2e/test_ui.py
-	cd bench && ../$(BIN)/python suite.py
+	$(BIN)/python -m bench.suite
+
+# docs/configuration.md and the README's figures, generated from rag/config.py and bench/results.json.
+docs: setup
+	$(BIN)/python -m bench.docs
 
 # One quality table across datasets (XQuAD-ar, XQuAD en->ar, ARCD-train) -> bench/results.json `quality.datasets`.
 eval: models
-	cd bench && ../$(BIN)/python eval_table.py
+	$(BIN)/python -m bench.eval_table
 
 setup: $(INSTALLED)
 

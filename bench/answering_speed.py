@@ -5,7 +5,7 @@ Ours: question in, first streamed token out (retrieval and evidence ranking incl
 examples at the start of the prompt are evaluated once when the model loads, and reused). llama-cpp-python:
 the same prompt string on a fresh context of its own `Llama`, first token out.
 
-    python bench/answering_speed.py [--questions 8]
+    python -m bench.answering_speed [--questions 8]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.paths import ROOT, SHARED
 from rag.answering import Assistant
 from rag.config import Settings
 from rag.evaluate import read_jsonl
@@ -25,9 +26,6 @@ from rag.models import llm_location
 from rag.prompts import COMPLETION_STOPS, completion_prompt
 from rag.retrieval import Index
 from rag.types import Answer
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 
 def llama_alone(llm: Any, prompt: str, max_tokens: int) -> tuple[float, float, int]:

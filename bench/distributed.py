@@ -5,7 +5,7 @@ its process, the Ray build in each actor); the Ray build excludes starting the l
 apart as `startup_s`. Each actor layout (CPUs per actor) is one Ray build; the ratio is chunks per second
 of the Ray build over the in-process build's.
 
-    python bench/distributed.py [--articles 300] [--cpus-per-actor 1,2]
+    python -m bench.distributed [--articles 300] [--cpus-per-actor 1,2]
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from indexing_speed import write_articles
-
+from bench.indexing_speed import write_articles
 from rag.config import RaySettings, Settings
 from rag.indexing import build_index
 from rag.stores.local import Store, current_generation

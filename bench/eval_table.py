@@ -7,7 +7,7 @@ gold passage is cited), false abstention, and with the gold passage left out abs
 on the really unanswerable ones (no other passage holds a gold answer). The embedding cache makes re-runs
 fast. Figures go to `bench/results.json` under `quality.datasets`.
 
-    python bench/eval_table.py [--answers 50] [--datasets xquad_ar,xquad_en2ar,arcd_train]
+    python -m bench.eval_table [--answers 50] [--datasets xquad_ar,xquad_en2ar,arcd_train]
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.paths import ROOT, SHARED
 from rag.answering import Assistant
 from rag.config import Settings
 from rag.evaluate import evaluate_answers, evaluate_retrieval, read_jsonl, temporary_index
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-RESULTS = Path(__file__).resolve().parent / "results.json"
+RESULTS_JSON = ROOT / "bench" / "results.json"
 DATASETS = ("xquad_ar", "xquad_en2ar", "arcd_train")
 COLUMNS = {
     "recall@1": "R@1",
@@ -84,9 +83,9 @@ def main() -> None:
     print(
         f"({time.perf_counter() - started:.0f} s; answers and abstention over the first {arguments.answers} questions)"
     )
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"sections": {}}
+    results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {"sections": {}}
     results["sections"].setdefault("quality", {})["datasets"] = figures
-    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    RESULTS_JSON.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ benchmark's metric: 4-token shingles, per-page precision and recall, means over 
 Readers compared: ours (rag.readers.web: trafilatura, our fallback where it finds nothing), trafilatura with
 its defaults, and the fallback alone (the reader before trafilatura).
 
-    python bench/extraction.py [--data ../shared/eval/article_extraction]
+    python -m bench.extraction [--data ../shared/eval/article_extraction]
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.paths import EVAL
 from rag.readers.web import _fallback, html_text, read_html
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "article_extraction"
+DATA = EVAL / "article_extraction"
 TOKEN = re.compile(r"\w+")
 
 

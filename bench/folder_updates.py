@@ -15,7 +15,7 @@ on Milvus Lite. Each store and size runs in its own process:
 Embedding is left out: the embedder has the real one's name, dimension and tokenizer (chunks cut as a real build
 cuts them) and gives random unit vectors.
 
-    python bench/folder_updates.py [--sizes 1000,9965] [--stores local,milvus_lite]
+    python -m bench.folder_updates [--sizes 1000,9965] [--stores local,milvus_lite]
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scale import child_output
 
+from bench.paths import RESULTS, SHARED
+from bench.scale import child_output
 from rag import indexing
 from rag.config import Settings, StoreSettings
 from rag.embedding import Embedder
@@ -41,9 +42,8 @@ from rag.evaluate import read_jsonl
 from rag.indexing import build_index
 from rag.stores import engine_for
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 CHANGES = 5
-RESULTS = Path(__file__).resolve().parent / "results" / "folder_updates.txt"
+OUTPUT = RESULTS / "folder_updates.txt"
 
 
 class TokenizerOnly:
@@ -146,12 +146,12 @@ def main() -> None:
     if arguments.child:
         print(json.dumps(child(arguments.child[0], int(arguments.child[1]))))
         return
-    lines = [f"$ python bench/folder_updates.py --sizes {arguments.sizes} --stores {arguments.stores}"]
+    lines = [f"$ python -m bench.folder_updates --sizes {arguments.sizes} --stores {arguments.stores}"]
     for size in arguments.sizes.split(","):
         for store in arguments.stores.split(","):
             lines.append(f"{store} {size}: {child_output(__file__, store, size)}")
             print(lines[-1], flush=True)
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    OUTPUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

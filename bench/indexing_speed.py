@@ -5,7 +5,7 @@ and after the raw encode, as the machine is noisy; the ratio uses their mean). T
 (with the same title prompt) are encoded by `SentenceTransformer.encode_document` directly with the
 default arithmetic (`embed_dtype`), and a sample in float32, bfloat16 and int8.
 
-    python bench/indexing_speed.py [--articles 300] [--fp32-sample 150]
+    python -m bench.indexing_speed [--articles 300] [--fp32-sample 150]
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.paths import SHARED
 from rag.config import Settings
 from rag.embedders.local import SentenceTransformerModel, load_sentence_transformer
 from rag.evaluate import read_jsonl
 from rag.models import embedder_location
 from rag.stores.local import current_generation
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def write_articles(folder: Path, count: int) -> None:

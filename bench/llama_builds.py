@@ -3,7 +3,7 @@ the reader's threads) with each wheel, in a child process each (a build that can
 fatal), the builds alternated over rounds. Each wheel is unpacked into a folder of its own and put first on the
 child's PYTHONPATH, so nothing is installed.
 
-    python bench/llama_builds.py [--rounds 3] [--build LEVEL ...] [LABEL=WHEEL ...]
+    python -m bench.llama_builds [--rounds 3] [--build LEVEL ...] [LABEL=WHEEL ...]
 
 With no wheel named: the build `make setup` installed here, against every other build in the wheel cache.
 `--build native-no-amx` (or a level: avx2, baseline, amx) first compiles that build into bench/data/llama-wheels
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.paths import ROOT
 from rag import llama_build
 from rag.config import Settings
 from rag.generators.probe import probe
 from rag.models import llm_location
 
-ROOT = Path(__file__).resolve().parents[1]
 BENCH_WHEELS = ROOT / "bench/data/llama-wheels"
 PROMPT_TOKENS, GENERATED = 512, 64
 NO_AMX = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")

@@ -2,7 +2,7 @@
 multimodal library (mtmd, LLAVA_BUILD), with this CPU's flags otherwise the same, one build after the other, each
 from the sdist in a clean build folder (pip's cache bypassed). Writes bench/results/llama_compile.json.
 
-    python bench/llama_compile.py [--rounds 1]
+    python -m bench.llama_compile [--rounds 1]
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.paths import ROOT
 from rag import llama_build
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench/results/llama_compile.json"
 
 

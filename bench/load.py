@@ -3,7 +3,7 @@ bounded time each, seed questions (streamed, SSE) mixed with searches. Prints re
 to the first SSE event, errors other than 429, and the server's peak memory; compares single-client latency
 with the same calls in process (`Index.search`, `Assistant.ask`). Stops by itself.
 
-    python bench/load.py [--seconds 60] [--clients 1,4,16,32]
+    python -m bench.load [--seconds 60] [--clients 1,4,16,32]
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-SEED_QA = ROOT.parent / "shared/eval/seed_qa.jsonl"
-XQUAD = ROOT.parent / "shared/eval/xquad_ar/questions.jsonl"
-sys.path.insert(0, str(ROOT / "bench"))
-from serving import free_port
-
+from bench.paths import EVAL, ROOT, SEED_QA
+from bench.serving import free_port
 from rag import Settings
+
+XQUAD = EVAL / "xquad_ar/questions.jsonl"
 
 
 def questions() -> list[str]:
@@ -98,7 +96,7 @@ def paired(url: str, asked: list[str], rounds: int = 3) -> dict[str, float]:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", RAG_SERVER__RATE_LIMIT="0")
     server = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -2,18 +2,16 @@
 and of dense search alone (which shows an embedder change more), for the float32, bfloat16 and int8
 embedder. The un-suffixed keys are the default `embed_dtype`.
 
-    python bench/quality.py
+    python -m bench.quality
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from bench.paths import SHARED
 from rag.config import Settings
 from rag.evaluate import evaluate_retrieval, read_jsonl, temporary_index
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def recall(dtype: str, passages: list[dict[str, Any]], questions: list[dict[str, Any]]) -> dict[str, float]:

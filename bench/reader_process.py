@@ -3,7 +3,7 @@ in this process (models.llm_process off) and by one with it in a child (the defa
 after one warm-up answer each; the answers must be the same. Also the memory of each way (this process's
 resident set, plus the child's).
 
-    python bench/reader_process.py [--rounds 3]
+    python -m bench.reader_process [--rounds 3]
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.paths import ROOT, SEED_QA
 from rag import Assistant, Index, Settings, build_index
 from rag.config import ModelSettings
 from rag.embedding import Embedder
 from rag.generators.isolated import IsolatedGenerator
 from rag.generators.llama import LlamaGenerator
-
-ROOT = Path(__file__).resolve().parents[1]
-SEED_QA = ROOT.parent / "shared/eval/seed_qa.jsonl"
+from rag.schemas import AnswerRecord
 
 
 def rss_mb(pid: int) -> float:
@@ -56,7 +55,7 @@ def run(rounds: int = 3) -> dict[str, Any]:
                     started = time.perf_counter()
                     answer = assistant.ask(question)
                     seconds[name].append(time.perf_counter() - started)
-                    answers[name].append(answer.to_dict())
+                    answers[name].append(AnswerRecord.of(answer).model_dump())
         report: dict[str, Any] = {"questions": len(questions), "rounds": rounds}
         for name in ways:
             report[name] = {

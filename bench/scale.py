@@ -20,7 +20,7 @@ bench/folder_updates.py measures, in whole builds from a folder):
 - rss_mb: peak resident memory, this process's plus Milvus Lite's (its engine is a child process; its own peak
   is engine_rss_mb); disk_mb: the index on disk.
 
-    python bench/scale.py [--sizes 10k,100k] [--backends local,milvus_lite] [--queries 100]
+    python -m bench.scale [--sizes 10k,100k] [--backends local,milvus_lite] [--queries 100]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.paths import ROOT, SHARED
 from rag.articles import content_hash
 from rag.chunking import chunk_article
 from rag.config import Settings, StoreSettings
@@ -50,8 +51,7 @@ from rag.retrieval import Index
 from rag.stores import Changes, Manifest, engine_for
 from rag.types import Article, Chunk
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CACHE = Path(__file__).resolve().parent / "data" / "scale"
+CACHE = ROOT / "bench" / "data" / "scale"
 SIZES = {"10k": 10_000, "100k": 100_000}
 REAL_CHUNKS = 2_500
 CHANGES = 5  # one-article changes (and deletions) timed, each a build of its own: the median is reported

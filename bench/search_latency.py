@@ -5,7 +5,7 @@ Chunk texts are real news text (120-word windows of the corpus articles, repeate
 size, ~15.8k windows); the FAISS vectors are random unit vectors, since embedding 100k chunks
 would take hours here. Queries are real XQuAD-ar questions embedded by the real embedder.
 
-    python bench/search_latency.py [--sizes 1000,10000,100000] [--queries 200]
+    python -m bench.search_latency [--sizes 1000,10000,100000] [--queries 200]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.paths import SHARED
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.evaluate import read_jsonl
@@ -28,7 +29,6 @@ from rag.stores import Manifest
 from rag.stores.local import write_index
 from rag.types import Article, Chunk
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 WINDOW = 120
 STAGES = ("embed", "dense", "lexical", "fusion", "hits")
 

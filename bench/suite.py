@@ -2,8 +2,8 @@
 `BENCHMARKS.md` (with the machine and the date). `--only` re-runs some sections and keeps the others'
 last figures.
 
-    python bench/suite.py [--only indexing,search,answering,serving,http,quality,extraction,ray,scale,builds,reader_process]
-    python bench/suite.py --only ""   # rewrite BENCHMARKS.md from the last figures and the trial notes
+    python -m bench.suite [--only indexing,search,answering,serving,http,quality,extraction,ray,scale,builds,reader_process]
+    python -m bench.suite --only ""   # rewrite BENCHMARKS.md from the last figures and the trial notes
 """
 
 from __future__ import annotations
@@ -17,20 +17,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import answering_speed
-import distributed
-import extraction
-import indexing_speed
-import llama_builds
-import load
-import quality
-import reader_process
-import scale
-import search_latency
-import serving
+from bench import (
+    answering_speed,
+    distributed,
+    docs,
+    extraction,
+    indexing_speed,
+    llama_builds,
+    load,
+    quality,
+    reader_process,
+    scale,
+    search_latency,
+    serving,
+)
+from bench.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench/results.json"
+RESULTS_JSON = ROOT / "bench/results.json"
 REPORT = ROOT / "BENCHMARKS.md"
 TRIALS = ROOT / "bench/results/trials.md"
 ONE_OFF = ROOT / "bench/results/one_off.md"
@@ -450,7 +453,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
     args = parser.parse_args()
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
     sections: dict[str, Any] = previous.get("sections", {})
     # Each section's machine: a section kept from an earlier run keeps the machine it was measured on.
     machines = {name: previous.get("machines", {}).get(name, previous.get("machine")) for name in sections}
@@ -463,8 +466,9 @@ def main() -> None:
     figures = headline(sections)
     most = max(machines.values(), key=list(machines.values()).count)
     results = {**figures, "machine": most, "machines": machines, "sections": sections}
-    RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    REPORT.write_text(markdown(json.loads(RESULTS.read_text())) + "\n")
+    RESULTS_JSON.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    REPORT.write_text(markdown(json.loads(RESULTS_JSON.read_text())) + "\n")
+    docs.main([])  # the README's headline figures follow the new results
     print(json.dumps(figures, indent=1))
 
 

@@ -1,5 +1,5 @@
 """Whether the evidence answers the question: four measured signals, weighed by a logistic model fitted
-on XQuAD-ar with each question's gold passage present and left out (bench/abstention_signal.py)."""
+on XQuAD-ar with each question's gold passage present and left out (bench/calibrate/abstention_signal.py)."""
 
 from __future__ import annotations
 

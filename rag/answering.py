@@ -79,9 +79,11 @@ class Assistant:
         (which saves answering the previous question again when the new one leans on it). `exclude`
         leaves articles out of retrieval (used to measure abstention); `scope` keeps to some dates and
         sources. With `progress`, Progress events say what is being done before the text comes. An answer
-        made while the model's process died says so in its notice."""
+        made while the model's process died says so in its notice. The answer reads one generation of the
+        index, however many builds land while it is made."""
         crashes = self.generator.crashes
-        for event in self._stream(question, history, exclude, progress, scope):
+        reader = Assistant(self.index.pinned(), self.generator)  # one generation for the whole answer
+        for event in reader._stream(question, history, exclude, progress, scope):
             if isinstance(event, Answer) and self.generator.crashes > crashes and not event.notice:
                 event = replace(event, notice=READER_STOPPED)
             yield event

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
@@ -26,6 +28,9 @@ __all__ = [
 ]
 
 TITLE_MAX_CHARS = 200
+# The sizes every store keeps, in UTF-8 bytes (Milvus's VARCHAR fields): an article's id, its title, URL, author
+# and path, and its source (which scope filters match).
+MAX_ID_BYTES, MAX_FIELD_BYTES, MAX_SOURCE_BYTES = 1024, 4096, 512
 
 
 @dataclass
@@ -53,18 +58,36 @@ def _title_from_text(text: str, path: Path) -> str:
     return title_from_name(path)
 
 
+def fitted(value: str | None, limit: int) -> str | None:
+    """`value` cut to at most `limit` UTF-8 bytes (ending in '…' when cut), at a character boundary."""
+    if value is None or len(value.encode()) <= limit:
+        return value
+    return value.encode()[: limit - 3].decode(errors="ignore") + "…"
+
+
+def article_id(rel: str, key: str | None) -> str:
+    """The id of a file's article (`rel`) or of one of its records (`rel#key`); one too long for a store is the
+    file and a digest of the key, as stable."""
+    if key is None or len(f"{rel}#{key}".encode()) <= MAX_ID_BYTES:
+        return rel if key is None else f"{rel}#{key}"
+    return f"{rel}#{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
 def _article(page: Page, rel: str, path: Path) -> Article:
-    title = page.title or _title_from_text(page.text, path)
+    """An article as every store can keep it: its details cut to the stores' field sizes (a title of 5,000
+    characters would make every later Milvus build fail), its URL left out when longer than a store takes."""
+    title = fitted(page.title or _title_from_text(page.text, path), MAX_FIELD_BYTES)
+    url = page.url if page.url is None or len(page.url.encode()) <= MAX_FIELD_BYTES else None
     return Article(
-        id=rel if page.key is None else f"{rel}#{page.key}",
+        id=article_id(rel, page.key),
         title=title,
         text=page.text,
         path=rel,
         content_hash=content_hash(title, page.text),
         date=page.date,
-        url=page.url,
-        author=page.author,
-        source=page.source,
+        url=url,
+        author=fitted(page.author, MAX_FIELD_BYTES),
+        source=fitted(page.source, MAX_SOURCE_BYTES),
         language=page.language or detect_language(page.text),
     )
 
@@ -101,6 +124,31 @@ class FileReads:
         """Forget the files no longer in the folder."""
         for rel in self._reads.keys() - rels:
             del self._reads[rel]
+
+
+FOLDER_ID = ".rag-folder"  # in the articles folder: which folder it is, wherever it is mounted or copied
+
+
+def folder_identity(folder: Path) -> str:
+    """Which articles folder this is: "<id> <host>:<path>". The id is kept in a hidden file of the folder (made at
+    its first build), so replicas that share one folder (a network mount) agree and a moved or copied folder
+    stays itself; a folder that cannot be written to is known by its host and path."""
+    where = f"{socket.gethostname()}:{folder.resolve()}"
+    marker = folder / FOLDER_ID
+    try:
+        if not marker.exists():
+            with marker.open("x", encoding="utf-8") as file:  # (two builds at once: the second finds it)
+                file.write(uuid.uuid4().hex + "\n")
+        return f"{marker.read_text(encoding='utf-8').strip()} {where}"
+    except FileExistsError:
+        return f"{marker.read_text(encoding='utf-8').strip()} {where}"
+    except OSError:
+        return f"{where} {where}"
+
+
+def same_folder(recorded: str, identity: str) -> bool:
+    """Whether a recorded folder identity names this folder (an index built before folders were recorded: yes)."""
+    return not recorded or recorded.split(" ", 1)[0] == identity.split(" ", 1)[0]
 
 
 def load_articles(folder: Path, max_bytes: int = 10 * 2**20, reads: FileReads | None = None) -> LoadResult:

@@ -47,10 +47,8 @@ def _settings(store: str | None = None, **overrides: Any) -> Settings:
 
 def _where(settings: Settings) -> str:
     """Where the index is, as a user would name it: its folder, or the Milvus URI and collection prefix."""
-    from rag.stores import is_milvus
-
     uri = settings.store.uri
-    return f"{uri} (collections {settings.store.collection}_*)" if uri and is_milvus(uri) else str(settings.index_dir)
+    return f"{uri} (collections {settings.store.collection}_*)" if settings.store.is_milvus else str(settings.index_dir)
 
 
 def _fail(message: str) -> None:
@@ -381,17 +379,23 @@ def serve(
     store: StoreOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default: settings.server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.server.port).")] = None,
+    behind_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--behind-proxy", help="Served through a reverse proxy here: keys, logins and allowed hosts required."
+        ),
+    ] = False,
 ) -> None:
     """Start the chat page and the HTTP API (docs at /docs). SIGTERM lets requests in flight finish."""
-    import app as chat_app  # the Gradio UI lives in app.py at the top of the repo
+    from rag.server.start import serve as start
+    from rag.stores import IndexProblem
 
     settings = _settings(store, index_dir=index_dir)
     _stop_on_sigterm()  # uvicorn drains requests first, then raises the signal again: it ends here, cleanly
-    from rag.stores import IndexProblem
-
-    server = settings.server.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    given = {"host": host, "port": port, "behind_proxy": behind_proxy or None}
+    server = settings.server.model_copy(update={k: v for k, v in given.items() if v})
     try:
-        chat_app.serve(settings.model_copy(update={"server": server}))
+        start(settings.model_copy(update={"server": server}))
     except IndexProblem as error:
         _fail(str(error))
 
@@ -401,10 +405,15 @@ def milvus_lite(
     file: Annotated[Path, typer.Argument(help="The Milvus Lite file (*.db; made when missing).")],
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 19530,
+    unprotected: Annotated[
+        bool, typer.Option("--unprotected", help="Serve off loopback although Milvus Lite asks for no password.")
+    ] = False,
 ) -> None:
     """Serve a Milvus Lite file on a port, for several processes (`--store http://HOST:PORT`); Ctrl-C stops."""
-    from rag.stores.milvus import serve_lite
+    from rag.stores.milvus.lite import exposure_problem, serve_lite
 
+    if problem := exposure_problem(host, unprotected):
+        _fail(problem)
     _stop_on_sigterm()
     typer.echo(f"serving {file} at http://{host}:{port} (Ctrl-C to stop)")
     try:

@@ -96,7 +96,7 @@ class ModelSettings(BaseModel):
         None,
         ge=1,
         description="llama.cpp threads (None: llama-cpp-python's default, half the cores; 1 and 2 threads gave the "
-        "same time to first token here, bench/trials.py).",
+        "same time to first token here, bench/calibrate/trials.py).",
     )
     llm_contexts: int = Field(
         2,
@@ -104,7 +104,7 @@ class ModelSettings(BaseModel):
         le=8,
         description="llama.cpp contexts of the model, each answering one question at a time on llm_threads threads; "
         "the second is made when two answers overlap (about 430 MB more). On 2 cores, two threads sharing an "
-        "Assistant made 1.41 answers/s with two contexts, 1.18 with one (bench/llm_contexts.py, seed questions).",
+        "Assistant made 1.41 answers/s with two contexts, 1.18 with one (bench/calibrate/llm_contexts.py, seed questions).",
     )
 
     @field_validator("embedding_cache", mode="before")
@@ -153,7 +153,7 @@ class RetrievalSettings(BaseModel):
         0.15,
         ge=0.0,
         le=1.0,
-        description="Weight of normalised BM25 against cosine in hybrid mode (bench/fusion_sweep.py chose it).",
+        description="Weight of normalised BM25 against cosine in hybrid mode (bench/calibrate/fusion_sweep.py chose it).",
     )
     cross_lingual_lexical_weight: float = Field(
         0.05,
@@ -172,7 +172,7 @@ class RetrievalSettings(BaseModel):
         ge=-1.0,
         le=1.0,
         description="Cosine below which a passage is not relevant (abstain if none pass); measured by "
-        "bench/relevance_threshold.py: keeps 100% of answerable XQuAD and seed questions, lets 2.3% of "
+        "bench/calibrate/relevance_threshold.py: keeps 100% of answerable XQuAD and seed questions, lets 2.3% of "
         "out-of-scope ones through.",
     )
 
@@ -206,20 +206,20 @@ class AnswerSettings(BaseModel):
         le=1.0,
         description="Taken off a sentence's evidence score for each place its article stands below the first hit's "
         "(questions in the articles' language; an article's chunks share its rank). Every question: the best evidence "
-        "from the gold passage 0.942 -> 0.944 (XQuAD-ar), 0.737 -> 0.786 (ARCD-train) (bench/evidence_rank.py); "
+        "from the gold passage 0.942 -> 0.944 (XQuAD-ar), 0.737 -> 0.786 (ARCD-train) (bench/calibrate/evidence_rank.py); "
         "applied across languages it answered the first 200 XQuAD en->ar questions worse (0.855 -> 0.845).",
     )
     abstention_weights: tuple[float, float, float, float, float] = Field(
         (-8.6672, 6.07, 9.4794, 2.9454, 0.0441),
         description="Answer only when w0 + w1*evidence score + w2*phrase similarity + w3*idf coverage + w4*question "
         "likelihood gain (rag/answerability.py) is positive. Fitted for the default models by "
-        "bench/abstention_signal.py on XQuAD-ar questions 200-399 (false abstention 0.10 there); on the "
+        "bench/calibrate/abstention_signal.py on XQuAD-ar questions 200-399 (false abstention 0.10 there); on the "
         "first 200: 0.075 false abstention, 0.80 abstention with the gold passage left out.",
     )
     abstention_weights_without_likelihood: tuple[float, float, float, float, float] = Field(
         (-8.875, 7.528, 10.35, 2.817, 0.0),
         description="The abstention model without the likelihood signal, for an LLM server that gives no prompt "
-        "log-probabilities: fitted by bench/abstention_signal.py like the default (its 'score + phrase_similarity + "
+        "log-probabilities: fitted by bench/calibrate/abstention_signal.py like the default (its 'score + phrase_similarity + "
         "coverage' row); on XQuAD-ar questions 0-199: 0.100 false abstention, 0.82 abstention with the gold "
         "passage left out.",
     )
@@ -242,7 +242,7 @@ class AnswerSettings(BaseModel):
         -1.454,
         le=0.0,
         description="Show the answer span first only when the LLM's log-probability of answering exactly that span is "
-        "at least this: fitted by bench/answer_span.py for precision >= 0.90 on XQuAD-ar and en->ar questions "
+        "at least this: fitted by bench/calibrate/answer_span.py for precision >= 0.90 on XQuAD-ar and en->ar questions "
         "200-299, where Gemma-3-270M's spans held the gold answer too rarely for any lower threshold (1 of 190 kept).",
     )
     support_overlap: float = Field(
@@ -273,9 +273,26 @@ class ServerSettings(BaseModel):
     )
     api_key_file: Path | None = Field(None, description="A file of API keys, one per line (added to api_keys).")
     ui_auth: str = Field(
-        "", description="Comma-separated user:password pairs that may log in to the chat page (Gradio auth)."
+        "",
+        description="Comma-separated user:password pairs that may log in to the chat page (Gradio auth). While API "
+        "keys are set, the chat page always asks for a login: one of these, or any user name with an API key as "
+        "its password.",
     )
-    max_question_chars: int = Field(2000, ge=1, description="Longer questions and queries are refused (422).")
+    behind_proxy: bool = Field(
+        False,
+        description="Served through a reverse proxy on this machine (`rag serve --behind-proxy`): every request then "
+        "comes from loopback, so keys, chat logins and allowed_hosts (the names the proxy serves, passed on in "
+        "Host) are required as off loopback, and the client address is read from X-Forwarded-For when the "
+        "connection comes from proxy_addresses.",
+    )
+    proxy_addresses: str = Field(
+        "127.0.0.1", description="Comma-separated addresses of the reverse proxy whose X-Forwarded-For is believed."
+    )
+    max_question_chars: int = Field(
+        2000,
+        ge=1,
+        description="Longer questions, queries and feedback comments are refused (422 / a line in the chat).",
+    )
     max_history: int = Field(20, ge=0, description="Earlier questions sent with one question, at most (422).")
     max_request_mb: float = Field(
         100.0, gt=0, description="Largest request body (uploads included); checked before it is read (413)."
@@ -292,6 +309,12 @@ class ServerSettings(BaseModel):
     search_workers: int = Field(2, ge=1, le=32, description="Searches run at once (the embedder is shared).")
     max_waiting: int = Field(
         16, ge=0, description="Requests waiting for a worker, per kind; past it a request gets 429 at once."
+    )
+    rate_limit: int = Field(
+        600,
+        ge=0,
+        description="Requests a minute one client (its API key, its chat login, else its address) may make to /v1 "
+        "and the chat, in bursts of as many; past it 429 with Retry-After (a line in the chat). 0: no limit.",
     )
     request_timeout: float = Field(
         120.0, gt=0, description="Seconds a request may wait and run before it gets 504 (or an error event)."
@@ -316,6 +339,9 @@ class FetchSettings(BaseModel):
     """How `rag add` fetches pages and feeds from the web."""
 
     timeout: float = Field(20.0, gt=0, description="Seconds to connect and between bytes of a response.")
+    deadline: float = Field(
+        60.0, gt=0, description="Seconds one page or feed may take in all, its redirects included (then refused)."
+    )
     max_page_mb: float = Field(10.0, gt=0, description="Larger pages and feeds are refused while they download.")
     max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed, each one checked like the first URL.")
     max_feed_items: int = Field(200, ge=1, description="Newest items of a feed that are read; the rest are left.")
@@ -365,6 +391,16 @@ class StoreSettings(BaseModel):
         "a build that was killed keeps the next one waiting. Longer where machines' clocks or the network lag.",
     )
 
+    @property
+    def is_milvus(self) -> bool:
+        """Whether `uri` names Milvus: a Milvus Lite file (`*.db`) or a server (`http(s)://`, `tcp://`, `unix:`)."""
+        return is_milvus_uri(self.uri)
+
+
+def is_milvus_uri(uri: str) -> bool:
+    """True for a Milvus Lite file (`*.db`) or a Milvus server URI (`http(s)://`, `tcp://`, `unix:`)."""
+    return uri.endswith(".db") or uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
 
 class Settings(BaseSettings):
     """All settings; environment variables RAG_<FIELD> or RAG_<GROUP>__<FIELD>, e.g. RAG_MODELS__LLM."""
@@ -379,7 +415,7 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="Articles whose word 5-grams are at least this alike (estimated Jaccard, MinHash) are one story, "
-        "indexed once with every source kept. ANT corpus (bench/near_duplicates.py): the 9 pairs from 0.8 up each "
+        "indexed once with every source kept. ANT corpus (bench/calibrate/near_duplicates.py): the 9 pairs from 0.8 up each "
         "tell one story; 0.7-0.8 mixes reposts with different stories written from one template. None: off.",
     )
     models: ModelSettings = Field(default_factory=ModelSettings)
@@ -399,8 +435,6 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _store_folder(self) -> Settings:
         """A store URI that names a folder is the local index there."""
-        from rag.stores import is_milvus
-
-        if self.store.uri and not is_milvus(self.store.uri):
+        if self.store.uri and not self.store.is_milvus:
             self.index_dir = Path(self.store.uri).expanduser()
         return self

@@ -22,7 +22,7 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.indexing import build_index
 from rag.retrieval import Index
-from rag.stores import engine_for, is_milvus
+from rag.stores import engine_for
 from rag.text import normalize, tokens
 from rag.types import Answer, Hit
 
@@ -67,7 +67,7 @@ def temporary_index(
                 )
                 (seeds / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
         update: dict[str, Any] = {"seeds_dir": seeds, "index_dir": Path(tmp) / "index"}
-        if is_milvus(settings.store.uri):  # the same engine: a Milvus Lite file here, or new collections there
+        if settings.store.is_milvus:  # the same engine: a Milvus Lite file here, or new collections there
             uri = str(Path(tmp) / "eval.db") if settings.store.uri.endswith(".db") else settings.store.uri
             prefix = f"{settings.store.collection}_eval_{uuid.uuid4().hex[:8]}"
             update["store"] = settings.store.model_copy(update={"uri": uri, "collection": prefix})

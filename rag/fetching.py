@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,11 @@ class AddReport:
 
 def check_address(url: str, allow_private: bool) -> None:
     """Raise FetchError unless `url` is http(s) and its host resolves to public addresses only."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:  # a port out of range, a broken IPv6 address
+        raise FetchError(f"not a valid address ({error})") from None
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"only http and https addresses are fetched, not {parts.scheme or 'a bare path'}:")
     if not parts.hostname:
@@ -48,7 +53,7 @@ def check_address(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as error:
         raise FetchError(f"cannot resolve {parts.hostname} ({error.strerror})") from None
     for info in infos:
@@ -89,14 +94,22 @@ class Fetched:
 
 
 def fetch(url: str, settings: FetchSettings, accept: tuple[str, ...] = PAGE_TYPES) -> Fetched:
-    """GET `url` (redirects followed and checked one by one), refusing other media types and bodies over the limit."""
+    """GET `url` (redirects followed and checked one by one), refusing other media types, bodies over the limit,
+    and a page that takes longer than `settings.deadline` in all (a server sending a byte at a time)."""
     import httpx
 
     limit = int(settings.max_page_mb * 2**20)
+    deadline = time.monotonic() + settings.deadline
+
+    def in_time() -> None:
+        if time.monotonic() > deadline:
+            raise FetchError(f"took longer than {settings.deadline:g} s in all")
+
     headers = {"User-Agent": settings.user_agent, "Accept": ", ".join(accept) + ", */*;q=0.1"}
     with httpx.Client(timeout=settings.timeout, follow_redirects=False, headers=headers, trust_env=False) as client:
         for _ in range(settings.max_redirects + 1):
             check_address(url, settings.allow_private)
+            in_time()
             try:
                 with client.stream("GET", url) as response:
                     check_peer(response, url, settings.allow_private)
@@ -114,12 +127,13 @@ def fetch(url: str, settings: FetchSettings, accept: tuple[str, ...] = PAGE_TYPE
                     body = bytearray()
                     for piece in response.iter_bytes():
                         body += piece
+                        in_time()
                         if len(body) > limit:
                             raise FetchError(f"over the {settings.max_page_mb:g} MB limit")
                     return Fetched(str(response.url), bytes(body), media_type)
             except httpx.TimeoutException:
                 raise FetchError(f"timed out after {settings.timeout:g} s") from None
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
                 raise FetchError(f"{type(error).__name__}: {error}") from None
     raise FetchError(f"more than {settings.max_redirects} redirects (a redirect loop?)")
 

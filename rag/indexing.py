@@ -8,15 +8,25 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
-from rag.articles import FileReads, load_articles
+from rag.articles import FileReads, folder_identity, load_articles, same_folder
 from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.duplicates import NearDuplicates
 from rag.embedding import Embedder
-from rag.stores import Changes, IndexEngine, IndexMissingError, IndexStore, Manifest, copies_of, engine_for
+from rag.stores import (
+    Changes,
+    ForeignFolderError,
+    IndexEngine,
+    IndexMissingError,
+    IndexStore,
+    Manifest,
+    copies_of,
+    engine_for,
+)
 from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -174,6 +184,9 @@ def _build(
     from tqdm import tqdm
 
     articles = folder.articles
+    identity = folder_identity(settings.seeds_dir)
+    if not force:
+        _check_folder(engine, identity, settings.seeds_dir)
     reason = "--rebuild" if force else staleness(settings, articles, embedder.name, engine)  # (again: under the lock)
     if reason is None:
         return folder.up_to_date()
@@ -219,7 +232,9 @@ def _build(
         vectors = moved_vectors if vectors is None else np.vstack([moved_vectors, vectors])
     if vectors is None:  # nothing new: deletions only, or no articles left
         vectors = np.zeros((0, previous.manifest.dimension if previous else embedder.dimension), dtype=np.float32)
-    manifest = Manifest(embedder=embedder.name, dimension=vectors.shape[1], chunking=chunker_params(settings))
+    manifest = Manifest(
+        embedder=embedder.name, dimension=vectors.shape[1], chunking=chunker_params(settings), folder=identity
+    )
     removed = [article_id for article_id in old if article_id not in current_ids]
     changes = Changes(
         [*fresh, *(a for a in articles if a.id in moved)],
@@ -245,6 +260,22 @@ def _build(
         embedded=len(chunks) - len(moved_chunks),
         merged=folder.merged,
     )
+
+
+def _check_folder(engine: IndexEngine, identity: str, folder: Path) -> None:
+    """Refuse to build an index from a folder other than the one it is built from: replicas with folders of their
+    own would each delete the others' articles."""
+    try:
+        recorded = engine.manifest().folder
+    except IndexMissingError:
+        return
+    if not same_folder(recorded, identity):
+        built_from = recorded.split(" ", 1)[-1]
+        raise ForeignFolderError(
+            f"{engine.location} is built from the articles folder {built_from}, not {folder}: a build from this one "
+            "would delete that folder's articles. Give every replica the same folder (a shared mount), or make "
+            "this folder the index's with `rag index --rebuild`"
+        )
 
 
 def _relabelled(had: Mapping[str, list[str]], articles: list[Article], kept: list[Article]) -> list[Article]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class Index:
         self.engine = engine_for(settings)
         self._lock = threading.Lock()
         self._store = self._open_store()
+        self._pinned = False
         # Seconds spent in each stage of the latest search (embed, dense, lexical, fusion, hits), for benchmarks.
         self.timings: dict[str, float] = {}
 
@@ -66,9 +68,18 @@ class Index:
         uri = self.settings.store.uri
         return f" --store {uri}" if uri else f" --index {self.settings.index_dir}"
 
+    def pinned(self) -> Index:
+        """This index held at the generation it serves now: its searches and article texts keep to that generation
+        whatever builds land meanwhile (one answer reads one generation: hits and the texts around them)."""
+        view = copy.copy(self)
+        view._store, view._pinned, view._lock = self.store, True, threading.Lock()
+        return view
+
     @property
     def store(self) -> IndexStore:
-        """The live view; reopened when a build has changed the index."""
+        """The live view; reopened when a build has changed the index (unless pinned)."""
+        if self._pinned:
+            return self._store
         with self._lock:
             if self.engine.generation() != self._store.generation:
                 # The old view is not closed here: a search in another thread may still be reading it.

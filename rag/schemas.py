@@ -1,4 +1,4 @@
-"""The JSON shapes of the public values, defined once: `rag search/ask --json`, `to_dict()` and the HTTP API
+"""The JSON shapes of the public values, defined once: `rag search/ask --json`, the chat's stored answers and the HTTP API
 (its OpenAPI schema included) all produce these pydantic models."""
 
 from __future__ import annotations

@@ -105,11 +105,6 @@ class Citation:
         """The cited text inside the passage (article offsets span_start..span_end)."""
         return self.hit.text[self.span_start - self.hit.start : self.span_end - self.hit.start]
 
-    def to_dict(self) -> dict[str, Any]:
-        from rag.schemas import CitationRecord
-
-        return CitationRecord.of(self).model_dump()
-
 
 @dataclass(frozen=True)
 class Span:
@@ -119,11 +114,6 @@ class Span:
     start: int
     end: int
     confidence: float  # log-probability that the LLM answers with exactly this span
-
-    def to_dict(self) -> dict[str, Any]:
-        from rag.schemas import SpanRecord
-
-        return SpanRecord.of(self).model_dump()
 
 
 @dataclass(frozen=True)
@@ -149,9 +139,3 @@ class Answer:
     answer_span: Span | None = None  # shown first, in bold, when the model is sure enough of it
     best_span: Span | None = None  # the model's best span, even when too unsure to show (a follow-up reads it)
     notice: str = ""  # what went wrong on the way, told to the reader (e.g. the LLM server could not be reached)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The `rag ask --json` / HTTP object (rag.schemas.AnswerRecord)."""
-        from rag.schemas import AnswerRecord
-
-        return AnswerRecord.of(self).model_dump()

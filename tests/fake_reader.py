@@ -23,6 +23,8 @@ def react(question: str) -> None:
 
 
 class FakeReader:
+    crashes = 0  # in the process that made it
+
     def __init__(self, models: ModelSettings, answer: AnswerSettings) -> None:
         self.loaded = False
 

@@ -129,6 +129,7 @@ class FakeEmbedder:
         texts: Sequence[str],
         progress: Callable[[int], None] | None = None,
         titles: Sequence[str] | None = None,
+        batch_size: int | None = None,
     ) -> np.ndarray:
         self.documents_encoded += len(texts)
         if progress:

@@ -63,3 +63,27 @@ def test_a_claim_that_negates_its_source_is_not_supported(
     assert assistant.check(negated, question, language, evidence(language)) is None
     kept = assistant.check(affirmed, question, language, evidence(language))
     assert kept is not None and kept.numbers == (1,)
+
+
+def test_an_answer_reads_one_generation_while_a_build_deletes_its_article(assistant: Assistant):
+    """A build that lands between the search and the reading of its hits' articles (here: while the question is
+    embedded) deletes the article the hits come from: the answer is still made, from the generation it searched."""
+    index = assistant.index
+    settings = index.settings
+    built = []
+
+    class BuildingEmbedder(type(index.embedder)):
+        def encode_query(self, text: str):
+            vector = super().encode_query(text)
+            if not built:
+                built.append(True)
+                (settings.seeds_dir / "ar.txt").unlink()
+                build_index(settings, embedder=self, show_progress=False)
+            return vector
+
+    index.embedder.__class__ = BuildingEmbedder
+    answer = assistant.ask("هل استقال الوزير يوم الاثنين؟")
+    assert built, "the build ran during the answer"
+    assert [a.id for a in index.store.articles()] == ["en.txt"]  # the live index moved on
+    assert [c.hit.article_id for c in answer.citations] == ["ar.txt"]
+    assert answer.citations[0].span_text.startswith("استقال الوزير")

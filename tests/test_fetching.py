@@ -74,6 +74,14 @@ class Site(BaseHTTPRequestHandler):
             self.end_headers()
             for _ in range(300):
                 self.wfile.write(b"<p>word</p>" * 1000)
+        elif self.path == "/drip":  # a byte at a time, each in time, never done in time
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b"<p>")
+                self.wfile.flush()
+                time.sleep(0.1)
         elif self.path == "/image":
             self.reply(200, "image/png", b"\x89PNG")
         else:
@@ -102,7 +110,7 @@ def site() -> Iterator[str]:
         yield url
 
 
-LOCAL = FetchSettings(allow_private=True, timeout=1.0, max_page_mb=1.0)
+LOCAL = FetchSettings(allow_private=True, timeout=1.0, max_page_mb=1.0, deadline=2.0)
 
 
 def test_pages_are_saved_with_their_address_and_indexed_like_any_file(site: str, tmp_path: Path):
@@ -146,6 +154,7 @@ def test_a_feed_of_10000_items_is_bounded(site: str, tmp_path: Path):
         ("/big", "3.1 MB is over the 1 MB limit"),
         ("/endless", "over the 1 MB limit"),
         ("/image", "content type image/png, expected text/html or application/xhtml+xml"),
+        ("/drip", "took longer than 2 s in all"),
     ],
 )
 def test_bad_urls_fail_with_one_line_each_and_nothing_else_is_lost(site: str, tmp_path: Path, path: str, reason: str):
@@ -201,3 +210,18 @@ def test_a_name_that_resolves_again_to_this_machine_is_refused(site: str, monkey
     with pytest.raises(FetchError, match=r"news.example connected to 127.0.0.1, a private, loopback or link-local"):
         fetch(f"http://news.example:{port}/news/0", FetchSettings(timeout=2.0))
     assert len(asked) == 2  # checked, then resolved again by the connection
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://example.com:99999/news", "not a valid address (Port out of range 0-65535)"),
+        ("http://[::1/news", "not a valid address (Invalid IPv6 URL)"),
+        ("ftp://example.com/news", "only http and https addresses are fetched, not ftp:"),
+        ("news", "only http and https addresses are fetched, not a bare path:"),
+    ],
+)
+def test_invalid_addresses_are_refused_one_line_each(site: str, tmp_path: Path, url: str, reason: str):
+    report = add_urls([url, f"{site}/news/2"], tmp_path, LOCAL)
+    assert report.problems == [f"{url}: skipped, {reason}"]
+    assert len(report.saved) == 1

@@ -1,4 +1,5 @@
-"""The HTTP API beside the chat: routes, keys and limits (`create_api`); app.py mounts the chat page on it."""
+"""The HTTP API beside the chat: routes, keys and limits (`create_api`); rag/server/start.py serves it
+with the chat page (rag/ui.py) mounted on it."""
 
 from rag.server.auth import exposure_problem
 from rag.server.http import create_api

@@ -1,5 +1,5 @@
 """The HTTP API: search, ask (JSON or Server-Sent Events), OpenAI-compatible chat completions, articles and
-builds, on the process's loaded models. Mount the chat page on the app this returns (app.py does)."""
+builds, on the process's loaded models. rag/server/start.py mounts the chat page on the app this returns."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from rag.answering import Assistant
 from rag.embedders import EmbedderError
 from rag.schemas import AnswerRecord, ArticleRecord, SearchResult
-from rag.server.auth import bearer_key
+from rag.server.auth import bearer_key, client_name
 from rag.server.builds import BuildAlreadyRunning, Builder, BuildStatus
-from rag.server.limits import BodyLimit, Busy, TimedOut, Workers
+from rag.server.limits import BodyLimit, Busy, Limits, TimedOut, length_problem
 from rag.server.origin import SameOrigin, allowed_hosts
 from rag.server.schemas import (
+    MAX_EMBEDDING_INPUTS,
     AskRequest,
     ChatChoice,
     ChatChoiceMessage,
@@ -41,24 +42,24 @@ from rag.types import Answer, Progress, Scope
 from rag.uploads import ArticleNotFound, UploadRefused, delete_article, save_uploads
 
 DONE = object()  # the end of an answer stream
-MAX_EMBEDDING_INPUTS = 256  # texts in one /v1/embeddings request (the body limit applies too)
 
 
-def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
-    """The API over one Assistant (its index, embedder and LLM are shared by every request)."""
+def create_api(assistant: Assistant, builder: Builder | None = None, limits: Limits | None = None) -> FastAPI:
+    """The API over one Assistant (its index, embedder and LLM are shared by every request), within `limits`
+    (shared with the chat page when it is mounted on this app)."""
     index = assistant.index
     settings = index.settings
     server = settings.server
     builder = builder or Builder(settings, index.embedder)
-    answers = Workers("answer", server.answer_workers, server.max_waiting)
-    searches = Workers("search", server.search_workers, server.max_waiting)
+    limits = limits or Limits.of(server)
+    answers, searches = limits.answers, limits.searches
     timeout = server.request_timeout
+    keys = server.keys()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        answers.shutdown()  # SIGTERM: uvicorn stops accepting, in-flight requests finish, then the pools drain
-        searches.shutdown()
+        limits.shutdown()  # SIGTERM: uvicorn stops accepting, in-flight requests finish, then the pools drain
 
     api = FastAPI(
         title="rag-news",
@@ -71,8 +72,7 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
 
     @api.exception_handler(Busy)
     async def busy(request: Request, error: Busy) -> JSONResponse:
-        detail = f"the server is busy ({error.retry_after} s); retry later"
-        return JSONResponse({"detail": detail}, 429, {"Retry-After": str(error.retry_after)})
+        return JSONResponse({"detail": str(error)}, 429, {"Retry-After": str(error.retry_after)})
 
     @api.exception_handler(EmbedderError)
     async def embedder_failed(request: Request, error: EmbedderError) -> JSONResponse:
@@ -86,10 +86,8 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
         text = text.strip()
         if not text:
             raise HTTPException(422, f"{what} is empty")
-        if len(text) > server.max_question_chars:
-            raise HTTPException(
-                422, f"{what} has {len(text)} characters, over the limit of {server.max_question_chars}"
-            )
+        if problem := length_problem(text, what, server.max_question_chars):
+            raise HTTPException(422, problem)
         return text
 
     def checked_history(history: list[str]) -> list[str]:
@@ -113,7 +111,10 @@ def create_api(assistant: Assistant, builder: Builder | None = None) -> FastAPI:
             answer_mode=settings.answer.mode,
         )
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(bearer_key(server.keys()))])
+    async def rate_limit(request: Request) -> None:
+        limits.rate.take(client_name(request, keys))
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(bearer_key(keys)), Depends(rate_limit)])
 
     @v1.post("/search", response_model=SearchResult, tags=["questions"])
     async def search(request: SearchRequest) -> SearchResult:

@@ -1,5 +1,6 @@
-"""Limits that keep one server usable by many: a bounded worker pool per kind of request (429 past its wait
-queue, 504 past the request timeout) and a request body limit checked before the body is read (413)."""
+"""Limits that keep one server usable by many, the same for the HTTP API and the chat: a bounded worker pool per
+kind of request (429 past its wait queue, 504 past the request timeout), a rate per client (429 with Retry-After)
+and a request body limit checked before the body is read (413)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,35 @@ import asyncio
 import concurrent.futures
 import json
 import math
+import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from rag.config import ServerSettings
+
 T = TypeVar("T")
+
+
+def length_problem(text: str, what: str, limit: int) -> str | None:
+    """Why `text` is refused for its length (one line), or None."""
+    if len(text) > limit:
+        return f"{what} has {len(text):,} characters, over the limit of {limit:,}"
+    return None
 
 
 class Busy(Exception):
     """Every worker is busy and the wait queue is full; retry after `retry_after` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"busy: retry after {retry_after} s")
+    def __init__(self, retry_after: int, reason: str = "the server is busy") -> None:
+        super().__init__(f"{reason}; retry in {retry_after} s")
         self.retry_after = retry_after
+
+
+class RateLimited(Busy):
+    """This client made its requests of the minute; retry after `retry_after` seconds."""
 
 
 class TimedOut(Exception):
@@ -80,6 +96,35 @@ class Workers:
         except TimeoutError:
             raise TimedOut(f"no answer within {timeout:g} s") from None
 
+    def iterate(self, events: Callable[[], Iterator[T]], timeout: float) -> Iterator[T]:
+        """The items of `events()`, made on a worker and handed over as they come (Busy at once when full;
+        TimedOut past `timeout` seconds). The worker runs to the end even when the caller stops reading, so that
+        the models are never left in the middle of an answer."""
+        handed: queue.Queue[Any] = queue.Queue()
+        end = object()
+
+        def produce() -> None:
+            try:
+                for item in events():
+                    handed.put(item)
+            except Exception as error:  # noqa: BLE001 - raised again in the caller's thread
+                handed.put(error)
+            finally:
+                handed.put(end)
+
+        self.submit(produce)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item = handed.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimedOut(f"no answer within {timeout:g} s") from None
+            if item is end:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
     def _forget_cancelled(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled():  # never started (the client gave up while it waited): its slot is free again
             self._release()
@@ -87,6 +132,64 @@ class Workers:
     def shutdown(self) -> None:
         """Finish the running and queued work, accept no more."""
         self._pool.shutdown(wait=True)
+
+
+class RateLimit:
+    """At most `per_minute` requests a minute per client (an API key, a chat login, else an address), in bursts of
+    as many: a bucket of tokens per client, refilled continuously; a request finding its bucket empty is refused
+    (RateLimited, with the seconds until the next token). 0: no limit."""
+
+    MAX_CLIENTS = 10_000  # buckets kept; past it, the full ones (clients quiet for a minute) are forgotten
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when counted)
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> None:
+        """Count one request of `client`; raises RateLimited when it has none left."""
+        if not self.per_minute:
+            return
+        rate = self.per_minute / 60.0
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.get(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - then) * rate)
+            if tokens < 1.0:
+                self._buckets[client] = (tokens, now)
+                wait = max(1, math.ceil((1.0 - tokens) / rate))
+                raise RateLimited(wait, f"over the limit of {self.per_minute} requests a minute")
+            self._buckets[client] = (tokens - 1.0, now)
+            if len(self._buckets) > self.MAX_CLIENTS:
+                self._forget_full(now, rate)
+
+    def _forget_full(self, now: float, rate: float) -> None:
+        full = [c for c, (t, then) in self._buckets.items() if t + (now - then) * rate >= self.per_minute]
+        for client in full:
+            del self._buckets[client]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits one server shares between the HTTP API and the chat."""
+
+    answers: Workers
+    searches: Workers
+    rate: RateLimit
+
+    @classmethod
+    def of(cls, server: ServerSettings) -> Limits:
+        return cls(
+            Workers("answer", server.answer_workers, server.max_waiting),
+            Workers("search", server.search_workers, server.max_waiting),
+            RateLimit(server.rate_limit),
+        )
+
+    def shutdown(self) -> None:
+        """Finish the work running and queued (SIGTERM), accept no more."""
+        self.answers.shutdown()
+        self.searches.shutdown()
 
 
 class BodyTooLarge(Exception):

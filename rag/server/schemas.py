@@ -4,13 +4,19 @@ rag.schemas and are used as they are): requests, health, uploads, and the OpenAI
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rag.schemas import AnswerRecord, CitationRecord
 from rag.server.builds import BuildStatus
 from rag.types import Scope
+
+MAX_SOURCES = 100  # sources one request may keep to
+MAX_EMBEDDING_INPUTS = 256  # texts in one /v1/embeddings request (the body limit applies too)
+MAX_EMBEDDING_CHARS = 50_000  # characters of one text to embed: the embedder reads 2,048 tokens at most
+SourceName = Annotated[str, StringConstraints(max_length=512)]
+TextToEmbed = Annotated[str, StringConstraints(max_length=MAX_EMBEDDING_CHARS)]
 
 
 class ScopeFields(BaseModel):
@@ -18,7 +24,11 @@ class ScopeFields(BaseModel):
 
     since: datetime.date | None = Field(None, description="Only articles dated on or after (YYYY-MM-DD).")
     until: datetime.date | None = Field(None, description="Only articles dated on or before (YYYY-MM-DD).")
-    sources: list[str] = Field(default_factory=list, description="Only these sources: names or sites, any case.")
+    sources: list[SourceName] = Field(
+        default_factory=list,
+        max_length=MAX_SOURCES,
+        description=f"Only these sources: names or sites, any case (at most {MAX_SOURCES}).",
+    )
 
     def scope(self) -> Scope:
         return Scope(
@@ -119,12 +129,17 @@ class EmbeddingRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    input: str | list[str] = Field(description="A text or a list of texts (at most 256).")
+    input: TextToEmbed | list[TextToEmbed] = Field(
+        description=f"A text or a list of texts (at most {MAX_EMBEDDING_INPUTS}, each of at most "
+        f"{MAX_EMBEDDING_CHARS:,} characters)."
+    )
     model: str = "rag-news"
     input_type: Literal["query", "document"] = Field(
         "document", description="The embedder's query prompt (questions) or document prompt (passages)."
     )
-    titles: list[str] | None = Field(None, description="For documents: each text's article title (EmbeddingGemma).")
+    titles: list[Annotated[str, StringConstraints(max_length=4096)]] | None = Field(
+        None, description="For documents: each text's article title (EmbeddingGemma)."
+    )
 
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else self.input

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.lexical import LexicalIndex
-from rag.stores import Changes, IndexBusyError, IndexMissingError, Manifest, copies_of, host, source_keys
+from rag.stores.base import Changes, IndexBusyError, IndexMissingError, Manifest, copies_of, host, source_keys
 from rag.types import Article, Chunk, Hit, Scope
 
 if TYPE_CHECKING:
@@ -231,10 +231,12 @@ class Store:
             conditions.append("a.date <= ?")
             values.append(scope.until)
         if scope.sources:
-            names = source_keys(scope.sources)
-            marks = ",".join("?" * len(names))
-            conditions.append(f"(lower(a.source) IN ({marks}) OR a.host IN ({marks}))")
-            values += names + names
+            # One JSON array, not a variable per source: SQLite takes a few thousand variables at most.
+            names = json.dumps(source_keys(scope.sources))
+            conditions.append(
+                "(lower(a.source) IN (SELECT value FROM json_each(?)) OR a.host IN (SELECT value FROM json_each(?)))"
+            )
+            values += [names, names]
         where = " AND ".join(conditions) or "1"
         rows = self.db.execute(
             f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}", values

@@ -20,6 +20,7 @@ from rag.evaluate import contains_answer, invalid_citations
 from rag.generators.llama import LlamaGenerator as Generator
 from rag.handoff import socket_path
 from rag.prompts import NO_ANSWER
+from rag.schemas import AnswerRecord
 from rag.spans import MAX_SPAN_WORDS, span_starts
 from tests.helpers import (
     RAG,
@@ -131,7 +132,9 @@ def test_seed_questions_answered_with_valid_citations_or_abstained(
     assert not answer.abstained, answer.text
     assert contains_answer(answer.text, question["answers"]), answer.text
     assert answer.citations and invalid_citations(answer, index) == 0
-    assert any(contains_answer(c.span_text, question["answers"]) for c in answer.citations), answer.to_dict()
+    assert any(contains_answer(c.span_text, question["answers"]) for c in answer.citations), AnswerRecord.of(
+        answer
+    ).model_dump()
 
 
 def test_two_llm_contexts_answer_at_once_exactly_as_one_does(seed_index: Path, embedder: Embedder):
@@ -140,11 +143,11 @@ def test_two_llm_contexts_answer_at_once_exactly_as_one_does(seed_index: Path, e
     assistant = Assistant(Index(settings, embedder), in_process)
     pool = in_process.contexts
     questions = [q["question"] for q in map(json.loads, SEED_QA.read_text().splitlines())][:4]
-    alone = [assistant.ask(q).to_dict() for q in questions]
+    alone = [AnswerRecord.of(assistant.ask(q)).model_dump() for q in questions]
     with pool.taken():  # the first context is busy: these answers are made on a second one
-        on_second = [assistant.ask(q).to_dict() for q in questions]
+        on_second = [AnswerRecord.of(assistant.ask(q)).model_dump() for q in questions]
     with ThreadPoolExecutor(2) as threads:
-        together = [a.to_dict() for a in threads.map(assistant.ask, questions * 2)]
+        together = [AnswerRecord.of(a).model_dump() for a in threads.map(assistant.ask, questions * 2)]
     assert pool.made == 2
     assert on_second == alone and together == alone * 2
 

@@ -22,6 +22,7 @@ from rag import Answer, Assistant, Index, Settings
 from rag.generators import GeneratorError, load_generator
 from rag.generators.remote import RemoteGenerator
 from rag.models import llm_location
+from rag.schemas import AnswerRecord
 from tests.helpers import REPO, SEED_QA, free_port, serving
 
 
@@ -152,7 +153,7 @@ def test_server_failures_give_a_clear_notice_and_the_quoted_evidence(
     assert time.monotonic() - started < 60
     assert reason in answer.notice and "the best evidence is quoted instead" in answer.notice
     assert answer.method == "fallback" and not answer.abstained and "رستم أوميروف" in answer.citations[0].span_text
-    assert answer.to_dict()["notice"] == answer.notice
+    assert AnswerRecord.of(answer).model_dump()["notice"] == answer.notice
 
 
 def test_prompt_log_probabilities_are_read_from_echoed_tokens():

@@ -369,7 +369,11 @@ def test_asks_during_a_build_never_error_and_past_the_queue_get_429(client: http
 
 
 def test_gradio_file_route_refuses_paths_outside(served: tuple[str, Path, Path]):
+    """Logged in to the chat (with an API key as the password), so that the path check itself is tried."""
     address = urlparse(served[0])
+    login = httpx.post(served[0] + "login", data={"username": "anyone", "password": KEY}, timeout=30)
+    assert login.status_code == 200, login.text
+    cookie = "; ".join(f"{name}={value}" for name, value in login.cookies.items())
     for path in (
         "/gradio_api/file=../../etc/passwd",
         "/gradio_api/file=..%2F..%2Fetc%2Fpasswd",
@@ -378,6 +382,10 @@ def test_gradio_file_route_refuses_paths_outside(served: tuple[str, Path, Path])
     ):
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
         connection.request("GET", path)  # sent as written: httpx would normalise the dots away
+        response = connection.getresponse()
+        assert response.status == 401, (path, response.status)  # not logged in
+        response.read()
+        connection.request("GET", path, headers={"Cookie": cookie})
         response = connection.getresponse()
         assert response.status == 403, (path, response.status)
         assert b"root:" not in response.read()
@@ -392,6 +400,29 @@ def test_serving_off_loopback_without_keys_exits_with_one_line(served: tuple[str
     )  # fmt: skip
     assert refused.returncode != 0
     assert refused.stderr.strip().count("\n") == 0 and "refusing to serve on 0.0.0.0" in refused.stderr
+    proxied = subprocess.run(
+        [*RAG, "serve", "--index", str(index_dir), "--behind-proxy", "--port", "9"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+        env=dict(os.environ, RAG_SERVER__API_KEYS="k", RAG_SERVER__UI_AUTH="ana:secret"),
+    )  # fmt: skip
+    assert proxied.returncode != 0 and proxied.stderr.strip().count("\n") == 0
+    assert "behind a proxy" in proxied.stderr and "ALLOWED_HOSTS" in proxied.stderr
+
+
+def test_the_chat_obeys_the_keys(served: tuple[str, Path, Path], tmp_path: Path):
+    """With API keys set and no chat logins, the chat page still asks for one: an API key as its password."""
+    from gradio_client import Client, handle_file
+
+    url, seeds, _ = served
+    article = tmp_path / "x.md"
+    article.write_text("# A note\n\nNothing new.", encoding="utf-8")
+    with pytest.raises(Exception, match="(?i)login|auth|401|403"):
+        Client(url, verbose=False).predict(handle_file(str(article)), api_name="/add_articles")
+    with pytest.raises(Exception, match="(?i)login|auth|401|403"):
+        Client(url, verbose=False, auth=("anyone", "not-a-key"))
+    assert not (seeds / "x.md").exists()
+    history, *_ = Client(url, verbose=False, auth=("anyone", KEY)).predict(QUESTION, [], api_name="/ask")
+    assert "بيسكوف" in history[-1]["content"][0]["text"]
 
 
 def test_without_keys_v1_is_open_and_sigterm_lets_a_request_finish(served: tuple[str, Path, Path]):
