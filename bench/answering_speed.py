@@ -49,11 +49,10 @@ def run(count: int) -> dict[str, Any]:
         build_index(settings, show_progress=False)
         assistant = Assistant(Index(settings))
         assistant.generator.load()  # loaded (and its fixed prompt prefix evaluated) before timing
-        models = settings.models
         alone = Llama(
-            str(llm_location(models.llm, models.cache_dir)),
-            n_ctx=models.llm_context,
-            n_threads=models.llm_threads,
+            str(llm_location(settings.llm.model, settings.models_dir)),
+            n_ctx=settings.llm.context,
+            n_threads=settings.llm.threads,
             verbose=False,
         )
         rows = []

@@ -27,7 +27,7 @@ from rag.stores.local import Store, current_generation
 def build(seeds: Path, index: Path, ray: RaySettings | None = None) -> tuple[float, int]:
     """Seconds and chunks of one full build, in process or on the connected Ray cluster."""
     settings = Settings(seeds_dir=seeds, index_dir=index, ray=ray or RaySettings())
-    settings.models.embedding_cache = None
+    settings.embedder.cache = None
     started = time.perf_counter()
     report = build_index(settings, show_progress=False, ray=ray is not None)
     seconds = time.perf_counter() - started

@@ -80,7 +80,7 @@ def child(store: str, size: int) -> dict[str, Any]:
         time.sleep(2.5)  # (files changed less than 2 s before a build are read again by the next: FileReads)
         uri = str(folder / "index.db") if store == "milvus_lite" else ""
         settings = Settings(seeds_dir=seeds, index_dir=folder / "index", store=StoreSettings(uri=uri))
-        embedder = TokenizerOnly(Embedder(settings.models))
+        embedder = TokenizerOnly(Embedder(settings.embedder, settings.models_dir))
 
         def build() -> indexing.BuildReport:
             return build_index(settings, embedder, show_progress=False)  # type: ignore[arg-type]

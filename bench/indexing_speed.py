@@ -3,7 +3,7 @@
 `rag index` runs as a real process over N corpus articles with an empty embedding cache, twice (before
 and after the raw encode, as the machine is noisy; the ratio uses their mean). The chunk texts it stored
 (with the same title prompt) are encoded by `SentenceTransformer.encode_document` directly with the
-default arithmetic (`embed_dtype`), and a sample in float32, bfloat16 and int8.
+default arithmetic (`embedder.dtype`), and a sample in float32, bfloat16 and int8.
 
     python -m bench.indexing_speed [--articles 300] [--fp32-sample 150]
 """
@@ -37,8 +37,8 @@ def write_articles(folder: Path, count: int) -> None:
 
 def raw_encode(inputs: list[str], dtype: str, batch_size: int) -> tuple[float, int]:
     """Seconds for `encode_document` over the inputs (model already loaded), and their token count."""
-    settings = Settings().models
-    model = load_sentence_transformer(str(embedder_location(settings.embedder, settings.cache_dir)), dtype)  # type: ignore[arg-type]
+    settings = Settings()
+    model = load_sentence_transformer(str(embedder_location(settings.embedder.model, settings.models_dir)), dtype)  # type: ignore[arg-type]
     tokens = sum(len(ids) for ids in model.tokenizer(inputs)["input_ids"])
     model.encode_document(inputs[:batch_size], prompt="", batch_size=batch_size)  # warm-up
     started = time.perf_counter()
@@ -49,7 +49,7 @@ def raw_encode(inputs: list[str], dtype: str, batch_size: int) -> tuple[float, i
 def index_once(seeds: Path, folder: Path) -> tuple[float, float, str]:
     """One `rag index` process over `seeds` into `folder` with an empty embedding cache: process seconds,
     build seconds (its own report) and its summary line."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(folder / "cache"))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_EMBEDDER__CACHE=str(folder / "cache"))
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "rag.cli", "index", "--seeds", str(seeds), "--index", str(folder / "index")],
@@ -66,7 +66,7 @@ def embedder_load_s() -> float:
     code = (
         "import time; t = time.perf_counter(); from rag.config import Settings; "
         "from rag.embedders.local import SentenceTransformerModel; "
-        "SentenceTransformerModel(Settings().models).transformer; print(time.perf_counter() - t)"
+        "SentenceTransformerModel(Settings().embedder).transformer; print(time.perf_counter() - t)"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     return float(
@@ -77,7 +77,7 @@ def embedder_load_s() -> float:
 def run(articles: int, fp32_sample: int) -> dict[str, Any]:
     """`rag index` twice around the raw encode (the machine is noisy): the ratio uses their mean."""
     settings = Settings()
-    batch = settings.models.embed_batch_size
+    batch = settings.embedder.batch_size
     with tempfile.TemporaryDirectory(prefix="rag-bench-index-") as tmp:
         seeds = Path(tmp) / "seeds"
         seeds.mkdir()
@@ -89,8 +89,8 @@ def run(articles: int, fp32_sample: int) -> dict[str, Any]:
                 "SELECT a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"
             ).fetchall()
         size_bytes = sum(f.stat().st_size for f in generation.rglob("*") if f.is_file())
-        inputs = SentenceTransformerModel(settings.models).inputs(rows)
-        raw_s, tokens = raw_encode(inputs, settings.models.embed_dtype, batch)
+        inputs = SentenceTransformerModel(settings.embedder, settings.models_dir).inputs(rows)
+        raw_s, tokens = raw_encode(inputs, settings.embedder.dtype, batch)
         second = index_once(seeds, Path(tmp) / "second")
     process_s, build_s, summary = (first[0] + second[0]) / 2, (first[1] + second[1]) / 2, first[2]
     load_s = embedder_load_s()
@@ -114,7 +114,7 @@ def run(articles: int, fp32_sample: int) -> dict[str, Any]:
         "embedder_load_s": load_s,
         "index_vs_raw_ratio_excl_load": raw_s / (build_s - load_s),
         "fp32_sample_chunks": len(sample),
-        "embed_dtype": settings.models.embed_dtype,
+        "embed_dtype": settings.embedder.dtype,
         "embed_fp32_tokens_per_s": sample_tokens / sample_s["float32"],
         "embed_bf16_sample_tokens_per_s": sample_tokens / sample_s["bfloat16"],
         "embed_int8_sample_tokens_per_s": sample_tokens / sample_s["int8"],

@@ -90,7 +90,7 @@ def run(wheels: dict[str, Path] | None = None, rounds: int = 3) -> dict[str, Any
     """Each wheel's tokens/s over the rounds (min / median / max), or how it failed."""
     wheels = wheels or default_wheels()
     settings = Settings()
-    model = llm_location(settings.models.llm, settings.models.cache_dir)
+    model = llm_location(settings.llm.model, settings.models_dir)
     seen: dict[str, dict[str, Any]] = {
         label: {"wheel": str(path), "prompt": [], "generate": []} for label, path in wheels.items()
     }
@@ -101,7 +101,7 @@ def run(wheels: dict[str, Path] | None = None, rounds: int = 3) -> dict[str, Any
                 if seen[label].get("error"):
                     continue
                 env = dict(os.environ, PYTHONPATH=os.pathsep.join((str(folder), str(ROOT))))
-                result = probe(model, PROMPT_TOKENS, GENERATED, settings.models.llm_threads, env=env)
+                result = probe(model, PROMPT_TOKENS, GENERATED, settings.llm.threads, env=env)
                 if not result.ok:
                     seen[label]["error"] = result.error
                     print(f"{label}: {result.error}", flush=True)
@@ -111,7 +111,7 @@ def run(wheels: dict[str, Path] | None = None, rounds: int = 3) -> dict[str, Any
                 seen[label]["generate"].append(result.tokens_per_s)
                 print(f"round {round_ + 1} {label}: {result.line()}", flush=True)
     report: dict[str, Any] = {"model": model.name, "prompt_tokens": PROMPT_TOKENS, "generated_tokens": GENERATED}
-    report["threads"] = settings.models.llm_threads or max((os.cpu_count() or 2) // 2, 1)
+    report["threads"] = settings.llm.threads or max((os.cpu_count() or 2) // 2, 1)
     report["builds"] = {
         label: {k: v for k, v in seen[label].items() if k not in ("prompt", "generate")}
         | (

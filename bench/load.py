@@ -235,7 +235,7 @@ def run(seconds: float = 60.0, clients: tuple[int, ...] = (1, 4, 16, 32)) -> dic
         ),
         "http_peak_memory_mb": round(peak, 1),
         "http_answer_workers": settings.server.answer_workers,
-        "http_llm_contexts": settings.models.llm_contexts,
+        "http_llm_contexts": settings.llm.contexts,
     }
 
 

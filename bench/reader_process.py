@@ -1,5 +1,5 @@
 """What the reader's child process costs an answer: the seed questions answered by one Assistant with the reader
-in this process (models.llm_process off) and by one with it in a child (the default), alternated over rounds,
+in this process (llm.process off) and by one with it in a child (the default), alternated over rounds,
 after one warm-up answer each; the answers must be the same. Also the memory of each way (this process's
 resident set, plus the child's).
 
@@ -18,7 +18,6 @@ from typing import Any
 
 from bench.paths import ROOT, SEED_QA
 from rag import Assistant, Index, Settings, build_index
-from rag.config import ModelSettings
 from rag.embedding import Embedder
 from rag.generators.isolated import IsolatedGenerator
 from rag.generators.llama import LlamaGenerator
@@ -38,11 +37,11 @@ def run(rounds: int = 3) -> dict[str, Any]:
     questions = [json.loads(line)["question"] for line in SEED_QA.read_text().splitlines()]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(seeds_dir=ROOT / "seeds", index_dir=Path(tmp) / "index")
-        embedder = Embedder(settings.models)
+        embedder = Embedder(settings.embedder, settings.models_dir)
         build_index(settings, embedder, show_progress=False)
         index = Index(settings, embedder)
-        in_process = LlamaGenerator(settings.models.model_copy(update={"llm_process": False}), settings.answer)
-        child = IsolatedGenerator(ModelSettings(**settings.models.model_dump()), settings.answer)
+        in_process = LlamaGenerator(settings.llm, settings.answer, settings.models_dir)
+        child = IsolatedGenerator(settings.llm, settings.answer, settings.models_dir)
         ways = {"in this process": Assistant(index, in_process), "in a child process": Assistant(index, child)}
         before = rss_mb(os.getpid())
         for assistant in ways.values():

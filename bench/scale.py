@@ -62,7 +62,7 @@ def real_set(settings: Settings) -> Path:
     target = CACHE / f"real-{REAL_CHUNKS}.npz"
     if target.exists():
         return target
-    embedder = Embedder(settings.models)
+    embedder = Embedder(settings.embedder, settings.models_dir)
     articles: list[Article] = []
     chunks: list[Chunk] = []
     for record in read_jsonl(SHARED / "corpus/antcorpus-ar-news.jsonl.gz"):
@@ -214,7 +214,7 @@ def child(backend: str, size_name: str, data: Path, queries: int) -> dict[str, A
         figures |= {"update_runs_s": [round(t, 4) for t in updates], "delete_runs_s": [round(t, 4) for t in deletes]}
 
         questions = [q["question"] for q in read_jsonl(SHARED / "eval/xquad_ar/questions.jsonl")][:queries]
-        real = Embedder(settings.models)
+        real = Embedder(settings.embedder, settings.models_dir)
         embed_ms = []
         table = {}
         for question in questions:

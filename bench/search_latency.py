@@ -57,7 +57,7 @@ def synthetic_index(folder: Path, settings: Settings, size: int, dimension: int,
         chunks.append(Chunk(article_id, 0, 0, len(text), text))
     vectors = np.random.default_rng(seed).standard_normal((size, dimension)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    manifest = Manifest(settings.models.embedder, dimension, chunker_params(settings))
+    manifest = Manifest(settings.embedder.model, dimension, chunker_params(settings))
     write_index(folder, manifest, articles, chunks, vectors)
 
 
@@ -85,7 +85,7 @@ def measure(index: Index, questions: list[str]) -> dict[str, dict[str, float]]:
 
 def run(sizes: list[int], queries: int) -> dict[str, dict[str, dict[str, float]]]:
     settings = Settings()
-    embedder = Embedder(settings.models)
+    embedder = Embedder(settings.embedder, settings.models_dir)
     questions = [q["question"] for q in read_jsonl(SHARED / "eval/xquad_ar/questions.jsonl", queries)]
     results = {}
     for size in sizes:

@@ -441,7 +441,7 @@ def http_section(hp: dict[str, Any]) -> list[str]:
         ),
         (
             f"- answers made at once: {hp.get('http_answer_workers', 1)} (`RAG_SERVER__ANSWER_WORKERS`), on "
-            f"{hp.get('http_llm_contexts', 1)} llama.cpp contexts (`RAG_MODELS__LLM_CONTEXTS`)"
+            f"{hp.get('http_llm_contexts', 1)} llama.cpp contexts (`RAG_LLM__CONTEXTS`)"
         ),
         f"- peak memory of the server: {fmt(hp['http_peak_memory_mb'], 0)} MB",
         "",

@@ -29,7 +29,7 @@ class Assistant:
     def __init__(self, index: Index, generator: Generator | None = None) -> None:
         self.index = index
         settings = index.settings
-        self.generator = generator or load_generator(settings.models, settings.answer)
+        self.generator = generator or load_generator(settings.llm, settings.answer, settings.models_dir)
 
     def retrieve(self, question: str, scope: Scope | None = None) -> list[Hit]:
         """Hits for the question, from the articles in `scope` (all when None)."""

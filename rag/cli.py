@@ -439,7 +439,7 @@ def watch(
     from rag.watching import watch as watch_folder
 
     settings = _settings(store, seeds_dir=seeds, index_dir=index_dir)
-    embedder = Embedder(settings.models)
+    embedder = Embedder(settings.embedder, settings.models_dir)
     service = BuildService(settings, embedder)  # `rag index` hands its builds to this process
     _stop_on_sigterm()
 
@@ -473,16 +473,16 @@ def models() -> None:
     from rag.models import embedder_location, llm_location
 
     settings = Settings()
-    if is_remote_embedder(settings.models.embedder):
-        typer.echo(f"embedder: the server at {settings.models.embedder} (nothing to provision)")
+    if is_remote_embedder(settings.embedder.model):
+        typer.echo(f"embedder: the server at {settings.embedder.model} (nothing to provision)")
     else:
-        typer.echo(f"embedder: {embedder_location(settings.models.embedder, settings.models.cache_dir)}")
-    if is_remote(settings.models.llm):
-        typer.echo(f"llm: the server at {settings.models.llm} (nothing to provision)")
+        typer.echo(f"embedder: {embedder_location(settings.embedder.model, settings.models_dir)}")
+    if is_remote(settings.llm.model):
+        typer.echo(f"llm: the server at {settings.llm.model} (nothing to provision)")
         return
-    path = llm_location(settings.models.llm, settings.models.cache_dir)
+    path = llm_location(settings.llm.model, settings.models_dir)
     typer.echo(f"llm: {path}")
-    runs, line = check_reader(path, settings.models.llm_threads)
+    runs, line = check_reader(path, settings.llm.threads)
     if not runs:
         typer.echo(f"error: {line}", err=True)
         raise typer.Exit(READER_CANNOT_RUN)

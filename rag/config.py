@@ -2,47 +2,76 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbedDtype = Literal["auto", "float32", "bfloat16", "int8"]
 DEFAULT_CACHE = Path.home() / ".cache" / "rag-news"
+DEFAULT_MODELS = DEFAULT_CACHE / "models"
+log = logging.getLogger(__name__)
+_told: set[str] = set()  # deprecated variables already warned about
+# RAG_MODELS__<old> -> (group, field): the settings the models group held before it was split.
+RENAMED: dict[str, tuple[str | None, str]] = {
+    "CACHE_DIR": (None, "models_dir"),
+    "EMBEDDER": ("embedder", "model"),
+    "EMBEDDER_API_KEY": ("embedder", "api_key"),
+    "EMBEDDER_MODEL": ("embedder", "server_model"),
+    "EMBEDDER_TIMEOUT": ("embedder", "timeout"),
+    "EMBED_TOKENIZER": ("embedder", "tokenizer"),
+    "EMBED_QUERY_PROMPT": ("embedder", "query_prompt"),
+    "EMBED_DOCUMENT_PROMPT": ("embedder", "document_prompt"),
+    "EMBED_DTYPE": ("embedder", "dtype"),
+    "EMBED_BATCH_SIZE": ("embedder", "batch_size"),
+    "EMBED_TITLES": ("embedder", "titles"),
+    "EMBEDDING_CACHE": ("embedder", "cache"),
+    "LLM": ("llm", "model"),
+    "LLM_API_KEY": ("llm", "api_key"),
+    "LLM_MODEL": ("llm", "server_model"),
+    "LLM_TIMEOUT": ("llm", "timeout"),
+    "LLM_LOGPROBS": ("llm", "logprobs"),
+    "LLM_PROCESS": ("llm", "process"),
+    "LLM_PROMPT": ("llm", "prompt"),
+    "LLM_CONTEXT": ("llm", "context"),
+    "LLM_THREADS": ("llm", "threads"),
+    "LLM_CONTEXTS": ("llm", "contexts"),
+}
 
 
-class ModelSettings(BaseModel):
-    """Which models to use and where the provisioned ones live."""
+class EmbedderSettings(BaseModel):
+    """The embedder: which model (provisioned, any sentence-transformers model, or a server) and how it runs."""
 
-    cache_dir: Path = Field(DEFAULT_CACHE / "models", description="Model cache, outside the repo.")
-    embedder: str = Field(
+    model: str = Field(
         "embeddinggemma-300m",
         description="Sentence-transformers model: 'embeddinggemma-300m' (provisioned offline), "
         "any local path / name sentence-transformers can load, or the base URL of an OpenAI-compatible "
         "embeddings server (another `rag serve`, vLLM, llama.cpp's server), e.g. 'http://127.0.0.1:8000/v1'.",
     )
-    embedder_api_key: str = Field("", description="Bearer key for an embedding server (empty: none sent).")
-    embedder_model: str = Field("", description="Model name sent to an embedding server (empty: none sent).")
-    embedder_timeout: float = Field(60.0, gt=0, description="Seconds an embedding server may take per request.")
-    embed_tokenizer: str = Field(
+    api_key: str = Field("", description="Bearer key for an embedding server (empty: none sent).")
+    server_model: str = Field("", description="Model name sent to an embedding server (empty: none sent).")
+    timeout: float = Field(60.0, gt=0, description="Seconds an embedding server may take per request.")
+    tokenizer: str = Field(
         "",
         description="Tokenizer that measures chunks for an embedding server (a folder or name transformers can "
         "load, or 'embeddinggemma-300m'); empty: the tokenizer of the model the server reports, when it is one "
         "provisioned here.",
     )
-    embed_query_prompt: str = Field(
+    query_prompt: str = Field(
         "",
         description="For embedding servers that do not apply the model's prompts (all but `rag serve`): text put "
         "before each query, e.g. 'task: search result | query: ' for EmbeddingGemma.",
     )
-    embed_document_prompt: str = Field(
+    document_prompt: str = Field(
         "",
         description="Likewise before each document; 'title: none' in it takes the chunk's article title, e.g. "
         "'title: none | text: ' for EmbeddingGemma.",
     )
-    embed_dtype: EmbedDtype = Field(
+    dtype: EmbedDtype = Field(
         "auto",
         description="Embedder arithmetic: int8 linear layers (per-token activation scales) ran ~2x float32 on CPUs "
         "with AVX-512 VNNI, with float32's XQuAD recall, but ~60x slower than float32 on a CPU without (torch's "
@@ -50,72 +79,77 @@ class ModelSettings(BaseModel):
         "and float32 elsewhere. bfloat16 is fast only with AVX-512 BF16; float32 is the reference.",
         validate_default=True,
     )
-    embed_batch_size: int = Field(
+    batch_size: int = Field(
         4, ge=1, description="Documents per encode batch (measured: int8 ~18 % faster at 4 than 10, bfloat16 level)."
     )
-    embed_titles: bool = Field(
+    titles: bool = Field(
         True, description="Give the embedder each chunk's article title (where its document prompt has a title slot)."
     )
-    embedding_cache: Path | None = Field(
+    cache: Path | None = Field(
         DEFAULT_CACHE / "embeddings",
         description="Document embeddings by (model, dtype, text hash), shared by `rag index` and `rag eval` (which "
         "keeps its questions' vectors there too; a user's questions never are); None: off.",
     )
-    llm: str = Field(
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _empty_is_off(cls, folder: object) -> object:
+        return None if folder == "" else folder
+
+    @field_validator("dtype")
+    @classmethod
+    def _resolve_auto(cls, dtype: EmbedDtype) -> EmbedDtype:
+        return ("int8" if has_native_int8() else "float32") if dtype == "auto" else dtype
+
+
+class LLMSettings(BaseModel):
+    """The reader: which LLM (provisioned, a GGUF file, or a server) and how it runs."""
+
+    model: str = Field(
         "gemma-3-270m",
         description="LLM for answers: 'gemma-3-270m' (base model, default), 'smollm2-135m-instruct', a path to any "
         ".gguf file, or the base URL of an OpenAI-compatible server (llama.cpp's server, vLLM, Ollama), e.g. "
         "'http://127.0.0.1:8080/v1'.",
     )
-    llm_api_key: str = Field("", description="Bearer key for an LLM server (empty: none sent).")
-    llm_model: str = Field("", description="Model name sent to an LLM server (empty: the first it lists).")
-    llm_timeout: float = Field(
+    api_key: str = Field("", description="Bearer key for an LLM server (empty: none sent).")
+    server_model: str = Field("", description="Model name sent to an LLM server (empty: the first it lists).")
+    timeout: float = Field(
         60.0, gt=0, description="Seconds an LLM server may take to connect and between two pieces of an answer."
     )
-    llm_logprobs: bool = Field(
+    logprobs: bool = Field(
         True,
         description="Ask an LLM server for the prompt log-probabilities the likelihood signal needs (/v1/completions "
         "with echo). Turn off for servers that compute them slowly: llama-cpp-python's own server took minutes a "
         "question for Gemma's 262k-token vocabulary (it sorts the vocabulary in Python for every prompt token); "
         "llama.cpp's C++ server and vLLM do not.",
     )
-    llm_process: bool = Field(
+    process: bool = Field(
         True,
         description="Run a local GGUF in a child process, so that a reader that crashes (llama.cpp on an instruction "
         "the system does not enable) fails that question, not the server; the next question starts it again "
         "(bench/reader_process.py measures what it costs an answer).",
     )
-    llm_prompt: Literal["auto", "chat", "completion"] = Field(
+    prompt: Literal["auto", "chat", "completion"] = Field(
         "auto",
         description="How the question is put to the LLM: chat messages, or the few-shot completion prompt. auto: chat "
         "when a local GGUF has a chat template; completion for a server (it works with base and instruct models, "
         "and only completions give prompt log-probabilities).",
     )
-    llm_context: int = Field(4096, ge=512, description="llama.cpp context window in tokens.")
-    llm_threads: int | None = Field(
+    context: int = Field(4096, ge=512, description="llama.cpp context window in tokens.")
+    threads: int | None = Field(
         None,
         ge=1,
         description="llama.cpp threads (None: llama-cpp-python's default, half the cores; 1 and 2 threads gave the "
         "same time to first token here, bench/calibrate/trials.py).",
     )
-    llm_contexts: int = Field(
+    contexts: int = Field(
         2,
         ge=1,
         le=8,
-        description="llama.cpp contexts of the model, each answering one question at a time on llm_threads threads; "
+        description="llama.cpp contexts of the model, each answering one question at a time on `threads` threads; "
         "the second is made when two answers overlap (about 430 MB more). On 2 cores, two threads sharing an "
         "Assistant made 1.41 answers/s with two contexts, 1.18 with one (bench/calibrate/llm_contexts.py, seed questions).",
     )
-
-    @field_validator("embedding_cache", mode="before")
-    @classmethod
-    def _empty_is_off(cls, folder: object) -> object:
-        return None if folder == "" else folder
-
-    @field_validator("embed_dtype")
-    @classmethod
-    def _resolve_auto(cls, dtype: EmbedDtype) -> EmbedDtype:
-        return ("int8" if has_native_int8() else "float32") if dtype == "auto" else dtype
 
 
 def has_native_int8() -> bool:
@@ -303,7 +337,7 @@ class ServerSettings(BaseModel):
         2,
         ge=1,
         le=8,
-        description="Answers made at once (in the HTTP API and the chat); each holds one of models.llm_contexts "
+        description="Answers made at once (in the HTTP API and the chat); each holds one of llm.contexts "
         "while it uses the LLM, so more workers than contexts only wait there.",
     )
     search_workers: int = Field(2, ge=1, le=32, description="Searches run at once (the embedder is shared).")
@@ -403,7 +437,7 @@ def is_milvus_uri(uri: str) -> bool:
 
 
 class Settings(BaseSettings):
-    """All settings; environment variables RAG_<FIELD> or RAG_<GROUP>__<FIELD>, e.g. RAG_MODELS__LLM."""
+    """All settings; environment variables RAG_<FIELD> or RAG_<GROUP>__<FIELD>, e.g. RAG_LLM__MODEL."""
 
     model_config = SettingsConfigDict(env_prefix="RAG_", env_nested_delimiter="__", extra="ignore")
 
@@ -418,7 +452,9 @@ class Settings(BaseSettings):
         "indexed once with every source kept. ANT corpus (bench/calibrate/near_duplicates.py): the 9 pairs from 0.8 up each "
         "tell one story; 0.7-0.8 mixes reposts with different stories written from one template. None: off.",
     )
-    models: ModelSettings = Field(default_factory=ModelSettings)
+    models_dir: Path = Field(DEFAULT_MODELS, description="Where provisioned models live, outside the repo.")
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     chunking: ChunkSettings = Field(default_factory=ChunkSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
@@ -426,6 +462,28 @@ class Settings(BaseSettings):
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """The RAG_MODELS__* variables of before the embedder and the reader had groups of their own still work
+        (the new name wins when both are set), each with one deprecation line."""
+        if not isinstance(data, dict):
+            return data
+        for key, value in os.environ.items():
+            old = key.upper().removeprefix("RAG_MODELS__")
+            if old == key.upper() or old not in RENAMED:
+                continue
+            group, name = RENAMED[old]
+            new = f"RAG_{name.upper()}" if group is None else f"RAG_{group.upper()}__{name.upper()}"
+            if key not in _told:
+                _told.add(key)
+                log.warning("%s is deprecated: use %s", key, new)
+            if group is None:
+                data.setdefault(name, value)
+            elif isinstance(data.setdefault(group, {}), dict):
+                data[group].setdefault(name, value)
+        return data
 
     @field_validator("seeds_dir", "index_dir")
     @classmethod

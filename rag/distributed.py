@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rag.chunking import chunk_article
-from rag.config import ChunkSettings, ModelSettings, RaySettings
+from rag.config import ChunkSettings, EmbedderSettings, RaySettings
 from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 class ChunkEmbedder:
     """A Ray Data actor: one embedder, reused for every batch of articles it is given."""
 
-    def __init__(self, models: ModelSettings, chunking: ChunkSettings, titles: bool) -> None:
+    def __init__(self, embedder: EmbedderSettings, models_dir: Path, chunking: ChunkSettings, titles: bool) -> None:
         from rag.embedding import Embedder
 
-        self._embedder = Embedder(models)
+        self._embedder = Embedder(embedder, models_dir)
         self._chunking = chunking
         self._titles = titles
 
@@ -83,7 +83,8 @@ def connect(address: str | None) -> None:
 
 def chunk_and_embed_on_ray(
     articles: list[Article],
-    models: ModelSettings,
+    embedder: EmbedderSettings,
+    models_dir: Path,
     chunking: ChunkSettings,
     titles: bool,
     cluster: RaySettings,
@@ -100,7 +101,7 @@ def chunk_and_embed_on_ray(
     # Ray Data restarts an actor that dies and retries its tasks (its defaults: max_restarts=-1).
     pipeline = dataset.map_batches(
         ChunkEmbedder,
-        fn_constructor_args=(models, chunking, titles),
+        fn_constructor_args=(embedder, models_dir, chunking, titles),
         batch_size=cluster.articles_per_batch,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=min(actors, batches)),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.config import ModelSettings
+from rag.config import DEFAULT_MODELS, EmbedderSettings
 from rag.embedders import EmbeddingModel, load_embedding_model
 
 
@@ -56,10 +56,14 @@ class Embedder:
     """Encodes queries and documents; `name` and `dimension` identify it in the index manifest."""
 
     def __init__(
-        self, settings: ModelSettings, model: EmbeddingModel | None = None, keep_queries: bool = False
+        self,
+        settings: EmbedderSettings,
+        models_dir: Path = DEFAULT_MODELS,
+        model: EmbeddingModel | None = None,
+        keep_queries: bool = False,
     ) -> None:
         self._settings = settings
-        self.model = model or load_embedding_model(settings)
+        self.model = model or load_embedding_model(settings, models_dir)
         self._cache: EmbeddingCache | None = None
         self._caching = True  # off inside `uncached()`; no folder in the settings: no cache at all
         # Query vectors go to the cache file too only for evaluation, whose questions recur run after run; a
@@ -87,7 +91,7 @@ class Embedder:
     @property
     def cache(self) -> EmbeddingCache | None:
         """The document-vector cache of this model (opened on first use: a remote model's key asks its server)."""
-        folder = self._settings.embedding_cache
+        folder = self._settings.cache
         if self._cache is None and self._caching and folder is not None:
             self._cache = EmbeddingCache(folder, self.model.cache_key)
         return self._cache
@@ -122,7 +126,7 @@ class Embedder:
         if progress is not None and len(texts) > len(missing):
             progress(len(texts) - len(missing))
         if missing:
-            fresh = self._encode([d for _, d in missing], progress, batch_size or self._settings.embed_batch_size)
+            fresh = self._encode([d for _, d in missing], progress, batch_size or self._settings.batch_size)
             if cache:
                 cache.put([k for k, _ in missing], fresh)
             cached.update(zip([k for k, _ in missing], fresh))

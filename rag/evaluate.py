@@ -72,7 +72,7 @@ def temporary_index(
             prefix = f"{settings.store.collection}_eval_{uuid.uuid4().hex[:8]}"
             update["store"] = settings.store.model_copy(update={"uri": uri, "collection": prefix})
         temporary = settings.model_copy(update=update)
-        embedder = embedder or Embedder(settings.models, keep_queries=True)
+        embedder = embedder or Embedder(settings.embedder, settings.models_dir, keep_queries=True)
         try:
             build_index(temporary, embedder)
             yield Index(temporary, embedder)

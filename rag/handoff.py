@@ -28,7 +28,7 @@ from rag.stores import IndexBusyError, location_key
 log = logging.getLogger(__name__)
 
 # The model settings a borrowed embedder must share with the build that borrows it.
-EMBEDDER_FIELDS = {"cache_dir", "embedder", "embed_dtype", "embed_titles", "embedding_cache"}
+EMBEDDER_FIELDS = {"model", "dtype", "titles", "cache"}
 
 
 class HandoffError(RuntimeError):
@@ -44,7 +44,10 @@ def socket_path(location: str) -> Path:
 
 
 def _embedder_settings(settings: Settings) -> dict:
-    return settings.models.model_dump(mode="json", include=EMBEDDER_FIELDS)
+    return {
+        **settings.embedder.model_dump(mode="json", include=EMBEDDER_FIELDS),
+        "models_dir": str(settings.models_dir),
+    }
 
 
 class BuildService:

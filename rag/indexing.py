@@ -82,7 +82,7 @@ def _memory_of(settings: Settings) -> FolderMemory:
 
 def chunker_params(settings: Settings) -> dict[str, int | bool]:
     """How chunks are cut and presented to the embedder: recorded in, and checked against, the manifest."""
-    return {"version": CHUNKER_VERSION, **settings.chunking.model_dump(), "titles": settings.models.embed_titles}
+    return {"version": CHUNKER_VERSION, **settings.chunking.model_dump(), "titles": settings.embedder.titles}
 
 
 def _unique(articles: list[Article], problems: list[str]) -> list[Article]:
@@ -140,7 +140,7 @@ def build_index(
     started = time.perf_counter()
     engine = engine_for(settings)
     folder = _read_folder(settings)
-    embedder = embedder or Embedder(settings.models)
+    embedder = embedder or Embedder(settings.embedder, settings.models_dir)
     if not force and staleness(settings, folder.articles, embedder.name, engine) is None:
         return folder.up_to_date()  # (no lock taken: an unchanged re-run never waits for a build)
     with engine.lock(wait):
@@ -219,13 +219,19 @@ def _build(
 
             connect(settings.ray.address)
             chunks, vectors = chunk_and_embed_on_ray(
-                fresh, settings.models, settings.chunking, settings.models.embed_titles, settings.ray, advance
+                fresh,
+                settings.embedder,
+                settings.models_dir,
+                settings.chunking,
+                settings.embedder.titles,
+                settings.ray,
+                advance,
             )
         elif fresh:  # (nothing new, only deletions: no call, so the model is not even loaded)
             chunks = [c for a in fresh for c in chunk_article(a, embedder.count_tokens, settings.chunking)]
             bar.total = len(chunks)
             title_of = {a.id: a.title for a in fresh}
-            titles = [title_of[c.article_id] for c in chunks] if settings.models.embed_titles else None
+            titles = [title_of[c.article_id] for c in chunks] if settings.embedder.titles else None
             vectors = embedder.encode_documents([c.text for c in chunks], advance, titles)
     if moved_vectors is not None and len(moved_chunks):
         chunks = moved_chunks + chunks

@@ -241,7 +241,7 @@ def choose(cache: Path, candidates: list[Build]) -> Build:
             return build
     raise SystemExit(
         f"error: every llama-cpp-python build failed the reader probe on this CPU (see {cache}/*/{FAILED}); "
-        "set RAG_MODELS__LLM to an OpenAI-compatible server instead"
+        "set RAG_LLM__MODEL to an OpenAI-compatible server instead"
     )
 
 

@@ -40,7 +40,7 @@ class Index:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(settings.models)
+        self.embedder = embedder or Embedder(settings.embedder, settings.models_dir)
         self.engine = engine_for(settings)
         self._lock = threading.Lock()
         self._store = self._open_store()

@@ -33,7 +33,7 @@ def watch(
                 changed.set()
 
     stop = stop or threading.Event()
-    embedder = embedder or Embedder(settings.models)  # loaded once, reused by every rebuild
+    embedder = embedder or Embedder(settings.embedder, settings.models_dir)  # loaded once, reused by every rebuild
     on_build(build_index(settings, embedder, show_progress=False))
     observer = Observer()
     observer.schedule(Handler(), str(settings.seeds_dir), recursive=True)

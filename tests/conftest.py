@@ -25,13 +25,13 @@ def fake_embedder() -> FakeEmbedder:
 @pytest.fixture
 def fake_settings() -> Callable[..., object]:
     """Settings for an articles folder and an index folder, with the fake embedder and small chunks."""
-    from rag.config import ChunkSettings, ModelSettings, Settings
+    from rag.config import ChunkSettings, EmbedderSettings, Settings
 
     def make(seeds: Path, index: Path, max_tokens: int = 40) -> Settings:
         return Settings(
             seeds_dir=seeds,
             index_dir=index,
-            models=ModelSettings(embedder="fake-embedder"),
+            embedder=EmbedderSettings(model="fake-embedder"),
             chunking=ChunkSettings(max_tokens=max_tokens, overlap_tokens=5),
         )
 

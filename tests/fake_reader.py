@@ -7,7 +7,7 @@ import ctypes
 import time
 from collections.abc import Iterator, Sequence
 
-from rag.config import AnswerSettings, ModelSettings
+from rag.config import AnswerSettings, LLMSettings
 from rag.generators import GeneratorError, ScoredSpan
 
 CRASH, FAIL, SLOW = "crash", "fail", "slow"
@@ -25,7 +25,7 @@ def react(question: str) -> None:
 class FakeReader:
     crashes = 0  # in the process that made it
 
-    def __init__(self, models: ModelSettings, answer: AnswerSettings) -> None:
+    def __init__(self, llm: LLMSettings, answer: AnswerSettings, models_dir: object = None) -> None:
         self.loaded = False
 
     def load(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.answering import Assistant
-from rag.config import AnswerSettings, ModelSettings
+from rag.config import AnswerSettings, LLMSettings
 from rag.evidence import Evidence
 from rag.indexing import build_index
 from rag.retrieval import Index
@@ -25,7 +25,7 @@ def assistant(tmp_path: Path, fake_settings, fake_embedder) -> Assistant:
         (seeds / f"{language}.txt").write_text(text, encoding="utf-8")
     settings = fake_settings(seeds, tmp_path / "index")
     build_index(settings, embedder=fake_embedder, show_progress=False)
-    return Assistant(Index(settings, fake_embedder), FakeReader(ModelSettings(), AnswerSettings()))
+    return Assistant(Index(settings, fake_embedder), FakeReader(LLMSettings(), AnswerSettings()))
 
 
 def evidence(language: str) -> list[Evidence]:

@@ -12,7 +12,7 @@ def test_configuration_md_is_generated_from_the_settings():
 
 def test_every_setting_is_documented():
     text = configuration()
-    for variable in ("RAG_SEEDS_DIR", "RAG_MODELS__LLM", "RAG_SERVER__RATE_LIMIT", "RAG_STORE__LEASE_SECONDS"):
+    for variable in ("RAG_SEEDS_DIR", "RAG_LLM__MODEL", "RAG_SERVER__RATE_LIMIT", "RAG_STORE__LEASE_SECONDS"):
         assert f"`{variable}`" in text
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.config import ModelSettings
+from rag.config import EmbedderSettings
 from rag.embedding import Embedder
 
 
@@ -35,7 +35,7 @@ class CountingModel:
 
 def embedder(folder: Path, keep_queries: bool) -> tuple[Embedder, CountingModel]:
     model = CountingModel()
-    return Embedder(ModelSettings(embedding_cache=folder), model, keep_queries=keep_queries), model
+    return Embedder(EmbedderSettings(cache=folder), model=model, keep_queries=keep_queries), model
 
 
 def test_an_evaluation_embedder_reads_its_query_vectors_back_from_the_cache_file(tmp_path: Path):

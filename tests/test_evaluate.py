@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rag.config import ChunkSettings, ModelSettings, Settings
+from rag.config import ChunkSettings, EmbedderSettings, Settings
 from rag.evaluate import (
     evaluate_retrieval,
     first_gold_rank,
@@ -69,7 +69,7 @@ def test_evaluate_on_a_tiny_fixture(fake_embedder):
         {"id": "q2", "lang": "ar", "question": "أين يجري نهر النيل؟", "passage_id": "p2"},
     ]
     settings = Settings(
-        models=ModelSettings(embedder="fake-embedder", embedding_cache=None),
+        embedder=EmbedderSettings(model="fake-embedder", cache=None),
         chunking=ChunkSettings(max_tokens=50, overlap_tokens=5),
     )
     with temporary_index(settings, passages, embedder=fake_embedder) as index:
@@ -92,7 +92,7 @@ def test_a_gold_out_question_whose_answer_another_passage_states_is_not_really_u
         {"id": "q3", "lang": "en", "question": "Where?", "passage_id": "p2", "answers": ["x"], "answers_alt": ["مصر"]},
     ]
     settings = Settings(
-        models=ModelSettings(embedder="fake-embedder", embedding_cache=None),
+        embedder=EmbedderSettings(model="fake-embedder", cache=None),
         chunking=ChunkSettings(max_tokens=50, overlap_tokens=5),
     )
     with temporary_index(settings, passages, embedder=fake_embedder) as index:

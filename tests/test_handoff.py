@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from rag.config import ChunkSettings, ModelSettings, Settings
+from rag.config import ChunkSettings, EmbedderSettings, Settings
 from rag.handoff import BuildService, HandoffError, build_in_running_process, socket_path
 from rag.stores import IndexBusyError, location_key
 from rag.stores.local import read_manifest
@@ -25,7 +25,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         seeds_dir=seeds,
         index_dir=tmp_path / "index",
-        models=ModelSettings(embedder="fake-embedder"),
+        embedder=EmbedderSettings(model="fake-embedder"),
         chunking=ChunkSettings(max_tokens=20, overlap_tokens=2),
     )
 
@@ -72,7 +72,7 @@ def test_without_a_running_process_the_client_builds_itself(settings):
 
 
 def test_a_different_embedder_configuration_is_declined(settings, service, fake_embedder):
-    other = settings.model_copy(update={"models": ModelSettings(embedder="another-embedder")})
+    other = settings.model_copy(update={"embedder": EmbedderSettings(model="another-embedder")})
     assert build_in_running_process(other) is None
     assert fake_embedder.documents_encoded == 0
 

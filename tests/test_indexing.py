@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from rag.config import ChunkSettings, ModelSettings, Settings
+from rag.config import ChunkSettings, EmbedderSettings, Settings
 from rag.indexing import build_index
 from rag.retrieval import Index
 from rag.stores import IndexBusyError
@@ -33,7 +33,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         seeds_dir=seeds,
         index_dir=tmp_path / "index",
-        models=ModelSettings(embedder="fake-embedder"),
+        embedder=EmbedderSettings(model="fake-embedder"),
         chunking=ChunkSettings(max_tokens=12, overlap_tokens=3),
     )
 

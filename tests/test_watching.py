@@ -4,7 +4,7 @@ import threading
 import time
 from pathlib import Path
 
-from rag.config import ChunkSettings, ModelSettings, Settings
+from rag.config import ChunkSettings, EmbedderSettings, Settings
 from rag.stores.local import read_manifest
 from rag.watching import watch
 
@@ -16,7 +16,7 @@ def test_new_file_is_indexed_by_the_watcher(tmp_path: Path, fake_embedder):
     settings = Settings(
         seeds_dir=seeds,
         index_dir=tmp_path / "index",
-        models=ModelSettings(embedder="fake-embedder"),
+        embedder=EmbedderSettings(model="fake-embedder"),
         chunking=ChunkSettings(max_tokens=20, overlap_tokens=2),
     )
     reports = []

@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, help="skip the fit and measure this threshold")
     args = parser.parse_args()
     settings = Settings()
-    embedder = Embedder(settings.models)
+    embedder = Embedder(settings.embedder, settings.models_dir)
     names = args.sets.split(",")
     threshold, reached, kept = args.threshold, float("nan"), 0
     if threshold is None:

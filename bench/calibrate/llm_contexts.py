@@ -1,5 +1,5 @@
-"""Fits `models.llm_contexts`. Answers per second in process when threads share one Assistant, with one and with two llama.cpp contexts
-(`models.llm_contexts`): the seed questions, each thread starting at its own; checks every answer is the one
+"""Fits `llm.contexts`. Answers per second in process when threads share one Assistant, with one and with two llama.cpp contexts
+(`llm.contexts`): the seed questions, each thread starting at its own; checks every answer is the one
 made alone. Prints a table.
 
     python -m bench.calibrate.llm_contexts [--answers 24] [--threads 1,2,4] [--contexts 1,2]
@@ -14,7 +14,7 @@ import time
 
 from bench.paths import ROOT, SEED_QA
 from rag import Assistant, Index, Settings
-from rag.config import ModelSettings
+from rag.config import LLMSettings
 from rag.schemas import AnswerRecord
 
 
@@ -48,9 +48,7 @@ def main() -> None:
     questions = [r["question"] for r in rows if r.get("answerable", True)]
     print("| LLM contexts | threads | answers/s | every answer as made alone |\n|---|---|---|---|")
     for contexts in map(int, args.contexts.split(",")):
-        settings = Settings(
-            index_dir=ROOT / "index", seeds_dir=ROOT / "seeds", models=ModelSettings(llm_contexts=contexts)
-        )
+        settings = Settings(index_dir=ROOT / "index", seeds_dir=ROOT / "seeds", llm=LLMSettings(contexts=contexts))
         assistant = Assistant(Index(settings))
         for threads in map(int, args.threads.split(",")):
             rate, same = answers_per_second(assistant, questions, threads, args.answers)

@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=400, help="questions per set")
     args = parser.parse_args()
     settings = Settings()
-    embedder = Embedder(settings.models)
+    embedder = Embedder(settings.embedder, settings.models_dir)
     with tempfile.TemporaryDirectory() as tmp:
         seeds = Path(tmp) / "seeds"
         seeds.mkdir()

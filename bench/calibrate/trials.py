@@ -1,4 +1,4 @@
-"""Fits `models.embed_dtype, models.embed_batch_size and models.llm_threads`. Speed trials behind the defaults: embedder dtype, int8, batch size, threads, Matryoshka dimensions,
+"""Fits `embedder.dtype`, `embedder.batch_size` and `llm.threads`. Speed trials behind the defaults: embedder dtype, int8, batch size, threads, Matryoshka dimensions,
 FAISS index type, llama.cpp threads / batch / prompt-prefix reuse. Writes `bench/results/trials.md`
 (included in BENCHMARKS.md) and `bench/results/trials.json`.
 
@@ -51,12 +51,12 @@ def corpus_inputs(count: int, embedder: Embedder) -> list[str]:
 
 def load(dtype: str) -> Any:
     """The default embedder as `rag` loads it, in `dtype` ("float32", "bfloat16" or "int8")."""
-    models = Settings().models
-    return load_sentence_transformer(str(embedder_location(models.embedder, models.cache_dir)), dtype)  # type: ignore[arg-type]
+    settings = Settings()
+    return load_sentence_transformer(str(embedder_location(settings.embedder.model, settings.models_dir)), dtype)  # type: ignore[arg-type]
 
 
 def tokens_per_s(model: Any, inputs: list[str], batch_size: int | None = None) -> tuple[float, np.ndarray]:
-    batch_size = batch_size or Settings().models.embed_batch_size
+    batch_size = batch_size or Settings().embedder.batch_size
     model.encode_document(inputs[:batch_size], prompt="", batch_size=batch_size)
     tokens = sum(len(ids) for ids in model.tokenizer(inputs)["input_ids"])
     started = time.perf_counter()
@@ -89,7 +89,7 @@ def dense_recall(vectors: tuple[np.ndarray, np.ndarray, np.ndarray], dimensions:
 
 
 def embedding_trials(rows: list[str], figures: dict[str, Any]) -> None:
-    embedder = Embedder(Settings().models)
+    embedder = Embedder(Settings().embedder)
     inputs = corpus_inputs(120, embedder)
     fp32 = load("float32")
     speed, reference = tokens_per_s(fp32, inputs)
@@ -134,7 +134,7 @@ def embedding_trials(rows: list[str], figures: dict[str, Any]) -> None:
         f"| **int8, per-token activation scales (`rag/quantization.py`, default)** | {speed:,.0f} "
         f"| {figures['int8_per_token']['cosine']:.3f} | {recall:.3f} | {verdict(recall, 'kept', 'rejected')} |"
     )
-    default = Settings().models.embed_batch_size
+    default = Settings().embedder.batch_size
     for batch in sorted({2, 4, 8, 10, 16, 32} - {default}):
         batch_speed, _ = tokens_per_s(per_token, inputs, batch)
         figures[f"int8_batch_{batch}"] = batch_speed
@@ -164,9 +164,9 @@ def faiss_trials(rows: list[str], figures: dict[str, Any]) -> None:
             laps.append(time.perf_counter() - started)
         return np.array(found), 1000 * float(np.percentile(laps, 95))
 
-    settings = Settings().models
+    settings = Settings().embedder
     # The largest embedding cache of this embedder, whatever its dtype (the vectors agree to cosine 0.998).
-    caches = [EmbeddingCache(settings.embedding_cache, f"{settings.embedder}-{d}") for d in ("int8", "bfloat16")]  # type: ignore[arg-type]
+    caches = [EmbeddingCache(settings.cache, f"{settings.model}-{d}") for d in ("int8", "bfloat16")]  # type: ignore[arg-type]
     vectors = max(
         ([np.frombuffer(v, dtype=np.float32) for (v,) in c._db.execute("SELECT vector FROM vectors")] for c in caches),
         key=len,
@@ -204,8 +204,8 @@ def faiss_trials(rows: list[str], figures: dict[str, Any]) -> None:
 def llama_trials(rows: list[str], figures: dict[str, Any]) -> None:
     from llama_cpp import Llama
 
-    settings = Settings().models
-    path = str(llm_location(settings.llm, settings.cache_dir))
+    settings = Settings()
+    path = str(llm_location(settings.llm.model, settings.models_dir))
     evidence = [p["text"][:300] for p in read_jsonl(SHARED / "eval/xquad_ar/passages.jsonl", 3)]
     prompt = completion_prompt("من فاز بالمباراة؟", evidence)
 

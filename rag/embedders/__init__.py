@@ -4,11 +4,12 @@ OpenAI-compatible `/v1/embeddings` server (another `rag serve`, vLLM, llama.cpp'
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from rag.config import ModelSettings
+from rag.config import DEFAULT_MODELS, EmbedderSettings
 
 
 class EmbedderError(RuntimeError):
@@ -46,16 +47,16 @@ class EmbeddingModel(Protocol):
 
 
 def is_remote(embedder: str) -> bool:
-    """Whether `models.embedder` is the base URL of an embedding server rather than a model."""
+    """Whether `embedder.model` is the base URL of an embedding server rather than a model."""
     return embedder.startswith(("http://", "https://"))
 
 
-def load_embedding_model(models: ModelSettings) -> EmbeddingModel:
+def load_embedding_model(settings: EmbedderSettings, models_dir: Path = DEFAULT_MODELS) -> EmbeddingModel:
     """The embedding model the settings name (nothing is loaded or contacted yet)."""
-    if is_remote(models.embedder):
+    if is_remote(settings.model):
         from rag.embedders.remote import RemoteEmbeddingModel
 
-        return RemoteEmbeddingModel(models)
+        return RemoteEmbeddingModel(settings, models_dir)
     from rag.embedders.local import SentenceTransformerModel
 
-    return SentenceTransformerModel(models)
+    return SentenceTransformerModel(settings, models_dir)

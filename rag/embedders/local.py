@@ -7,11 +7,12 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from rag.config import EmbedDtype, ModelSettings
+from rag.config import DEFAULT_MODELS, EmbedderSettings, EmbedDtype
 from rag.models import embedder_location
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ def load_sentence_transformer(location: str, dtype: EmbedDtype) -> SentenceTrans
 class SentenceTransformerModel:
     """A sentence-transformers model, loaded on first use (the app loads it in the background while it starts)."""
 
-    def __init__(self, models: ModelSettings) -> None:
-        self._models = models
+    def __init__(self, settings: EmbedderSettings, models_dir: Path = DEFAULT_MODELS) -> None:
+        self._settings = settings
+        self._models_dir = models_dir
         self._model: SentenceTransformer | None = None
         self._loading = threading.Lock()
         # One thread runs the model and its tokenizer for every caller (the HTTP API, the chat, a build):
@@ -54,11 +56,11 @@ class SentenceTransformerModel:
 
     @property
     def name(self) -> str:
-        return self._models.embedder
+        return self._settings.model
 
     @property
     def cache_key(self) -> str:
-        return f"{self._models.embedder}-{self._models.embed_dtype}"
+        return f"{self._settings.model}-{self._settings.dtype}"
 
     @property
     def transformer(self) -> SentenceTransformer:
@@ -66,9 +68,9 @@ class SentenceTransformerModel:
         if self._model is None:
             with self._loading:
                 if self._model is None:
-                    location = embedder_location(self._models.embedder, self._models.cache_dir)
-                    log.info("loading embedder %s (%s)", location, self._models.embed_dtype)
-                    self._model = load_sentence_transformer(str(location), self._models.embed_dtype)
+                    location = embedder_location(self._settings.model, self._models_dir)
+                    log.info("loading embedder %s (%s)", location, self._settings.dtype)
+                    self._model = load_sentence_transformer(str(location), self._settings.dtype)
         return self._model
 
     @property

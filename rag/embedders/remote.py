@@ -1,19 +1,20 @@
 """An embedding model behind an OpenAI-compatible `/v1/embeddings` server.
 
 Another `rag serve` applies its model's query / document prompts itself (our `input_type` and `titles`
-fields); for other servers (vLLM, llama.cpp's server, Ollama, ...) set `embed_query_prompt` and
-`embed_document_prompt` and the prompts are put before the texts here. Chunks are measured with the
+fields); for other servers (vLLM, llama.cpp's server, Ollama, ...) set `embedder.query_prompt` and
+`embedder.document_prompt` and the prompts are put before the texts here. Chunks are measured with the
 model's tokenizer, loaded locally (tokenizer files only), so they are cut as a local build cuts them."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.config import ModelSettings
+from rag.config import DEFAULT_MODELS, EmbedderSettings
 from rag.embedders import EmbedderError
 from rag.embedders.local import document_inputs
 from rag.models import KNOWN, embedder_location
@@ -22,11 +23,12 @@ MAX_INPUTS = 256  # texts per request (our own server's limit)
 
 
 class RemoteEmbeddingModel:
-    """The server at `models.embedder` (its base URL, e.g. http://127.0.0.1:8000/v1)."""
+    """The server at `embedder.model` (its base URL, e.g. http://127.0.0.1:8000/v1)."""
 
-    def __init__(self, models: ModelSettings) -> None:
-        self._models = models
-        self._base = models.embedder.rstrip("/")
+    def __init__(self, settings: EmbedderSettings, models_dir: Path = DEFAULT_MODELS) -> None:
+        self._settings = settings
+        self._models_dir = models_dir
+        self._base = settings.model.rstrip("/")
         self._probed: tuple[str, int] | None = None  # (model name, dimension), asked on first use
         self._tokenizer: Any = None
         self._probing = threading.Lock()
@@ -38,7 +40,7 @@ class RemoteEmbeddingModel:
             with self._probing:
                 if self._probed is None:
                     body = self._embed(["dimension probe"], "query")
-                    name = str(body.get("model") or self._models.embedder_model or self._base)
+                    name = str(body.get("model") or self._settings.server_model or self._base)
                     self._probed = (name, self._parse(body, 1).shape[1])
         return self._probed
 
@@ -68,18 +70,18 @@ class RemoteEmbeddingModel:
             return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _load_tokenizer(self) -> Any:
-        name = self._models.embed_tokenizer or self.name
-        if not self._models.embed_tokenizer and name not in KNOWN:
+        name = self._settings.tokenizer or self.name
+        if not self._settings.tokenizer and name not in KNOWN:
             raise EmbedderError(
                 f"the embedding server at {self._base} serves '{name}', whose tokenizer is unknown here: set "
-                "RAG_MODELS__EMBED_TOKENIZER to its tokenizer (a folder or name) so chunks fit the model"
+                "RAG_EMBEDDER__TOKENIZER to its tokenizer (a folder or name) so chunks fit the model"
             )
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(embedder_location(name, self._models.cache_dir))
+        return AutoTokenizer.from_pretrained(embedder_location(name, self._models_dir))
 
     def encode_documents(self, documents: Sequence[tuple[str, str]]) -> np.ndarray:
-        template = self._models.embed_document_prompt
+        template = self._settings.document_prompt
         if template:
             texts, titles = document_inputs(template, documents), None
         else:
@@ -91,7 +93,7 @@ class RemoteEmbeddingModel:
         return np.vstack(parts) if parts else np.zeros((0, self.dimension), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        prompt = self._models.embed_query_prompt
+        prompt = self._settings.query_prompt
         return self._vectors([prompt + text] if prompt else [text], "query")[0]
 
     def _vectors(self, texts: list[str], kind: str, titles: list[str] | None = None) -> np.ndarray:
@@ -113,21 +115,21 @@ class RemoteEmbeddingModel:
         import httpx
 
         request: dict[str, Any] = {"input": texts, "encoding_format": "float"}
-        if self._models.embedder_model:
-            request["model"] = self._models.embedder_model
-        prompted = self._models.embed_query_prompt if kind == "query" else self._models.embed_document_prompt
+        if self._settings.server_model:
+            request["model"] = self._settings.server_model
+        prompted = self._settings.query_prompt if kind == "query" else self._settings.document_prompt
         if not prompted:  # our own server's fields: it applies its model's prompts
             request["input_type"] = kind
             if titles is not None:
                 request["titles"] = titles
-        key = self._models.embedder_api_key
+        key = self._settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         try:
-            with httpx.Client(timeout=self._models.embedder_timeout, trust_env=False) as client:
+            with httpx.Client(timeout=self._settings.timeout, trust_env=False) as client:
                 response = client.post(f"{self._base}/embeddings", json=request, headers=headers)
         except httpx.TimeoutException:
             raise EmbedderError(
-                f"the embedding server at {self._base} did not answer within {self._models.embedder_timeout:g} s"
+                f"the embedding server at {self._base} did not answer within {self._settings.timeout:g} s"
             ) from None
         except httpx.HTTPError as error:
             raise EmbedderError(f"cannot reach the embedding server at {self._base} ({error})") from None

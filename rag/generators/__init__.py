@@ -1,14 +1,15 @@
 """The answering LLM behind one small interface: llama.cpp in this process (`llama.py`), or any OpenAI-compatible
 server (`remote.py`: llama.cpp's server, vLLM, Ollama, ...); a local model runs in a child process
-(`isolated.py`) unless `models.llm_process` is off. `load_generator` picks by the settings."""
+(`isolated.py`) unless `llm.process` is off. `load_generator` picks by the settings."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from rag.config import AnswerSettings, ModelSettings
+from rag.config import DEFAULT_MODELS, AnswerSettings, LLMSettings
 
 PUNCTUATION = "\"'“”‘’«»()[]{}.,;:!?،؛؟…-–—"
 
@@ -64,23 +65,24 @@ class Generator(Protocol):
 
 
 def is_remote(llm: str) -> bool:
-    """Whether `models.llm` names an OpenAI-compatible server rather than a GGUF."""
+    """Whether `llm.model` names an OpenAI-compatible server rather than a GGUF."""
     return llm.startswith(("http://", "https://"))
 
 
-def load_generator(models: ModelSettings, answer: AnswerSettings) -> Generator:
-    """The LLM the settings name (nothing is loaded or contacted yet)."""
-    if is_remote(models.llm):
+def load_generator(llm: LLMSettings, answer: AnswerSettings, models_dir: Path = DEFAULT_MODELS) -> Generator:
+    """The LLM the settings name (nothing is loaded or contacted yet). Every generator is made as
+    `Generator(llm, answer, models_dir)`."""
+    if is_remote(llm.model):
         from rag.generators.remote import RemoteGenerator
 
-        return RemoteGenerator(models, answer)
-    if models.llm_process:
+        return RemoteGenerator(llm, answer, models_dir)
+    if llm.process:
         from rag.generators.isolated import IsolatedGenerator
 
-        return IsolatedGenerator(models, answer)
+        return IsolatedGenerator(llm, answer, models_dir)
     from rag.generators.llama import LlamaGenerator
 
-    return LlamaGenerator(models, answer)
+    return LlamaGenerator(llm, answer, models_dir)
 
 
 def is_word_end(text: str, end: int) -> bool:

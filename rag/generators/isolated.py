@@ -21,19 +21,20 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
-from rag.config import AnswerSettings, ModelSettings
+from rag.config import DEFAULT_MODELS, AnswerSettings, LLMSettings
 from rag.generators import Generator, GeneratorError, ScoredSpan
 
 log = logging.getLogger(__name__)
-FACTORY = "rag.generators.llama:LlamaGenerator"  # called with (models, answer) in the child
+FACTORY = "rag.generators.llama:LlamaGenerator"  # called with (llm, answer, models_dir) in the child
 
 
 class ReaderProcess:
     """One child holding the generator, and the calls waiting on its answers."""
 
-    def __init__(self, factory: str, models: ModelSettings, answer: AnswerSettings) -> None:
+    def __init__(self, factory: str, llm: LLMSettings, answer: AnswerSettings, models_dir: Path) -> None:
         parent_end, child_end = socket.socketpair()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "rag.generators.isolated", str(child_end.fileno())],
@@ -48,7 +49,7 @@ class ReaderProcess:
         self._waiting: dict[int, queue.SimpleQueue] = {}
         self._ids = itertools.count()
         self._death = ""
-        self._send((-1, "setup", (factory, models.model_dump(), answer.model_dump())))
+        self._send((-1, "setup", (factory, llm.model_dump(), answer.model_dump(), str(models_dir))))
         threading.Thread(target=self._receive, name="reader-replies", daemon=True).start()
 
     @property
@@ -159,8 +160,10 @@ class ReaderProcess:
 class IsolatedGenerator:
     """A Generator whose model lives in a child process, started on first use and again after it dies."""
 
-    def __init__(self, models: ModelSettings, answer: AnswerSettings, factory: str = FACTORY) -> None:
-        self._models, self._answer, self._factory = models, answer, factory
+    def __init__(
+        self, llm: LLMSettings, answer: AnswerSettings, models_dir: Path = DEFAULT_MODELS, factory: str = FACTORY
+    ) -> None:
+        self._llm, self._answer, self._models_dir, self._factory = llm, answer, models_dir, factory
         self._process: ReaderProcess | None = None
         self._loaded = False
         self._starting = threading.Lock()
@@ -173,7 +176,7 @@ class IsolatedGenerator:
                     log.warning("starting the reader process again")
                     self._crashed_before += self._process.crashed
                 self._loaded = False
-                self._process = ReaderProcess(self._factory, self._models, self._answer)
+                self._process = ReaderProcess(self._factory, self._llm, self._answer, self._models_dir)
                 weakref.finalize(self, self._process.stop)  # a generator nobody holds takes its child with it
             return self._process
 
@@ -222,10 +225,10 @@ class IsolatedGenerator:
 
 def serve(connection: Connection) -> None:
     """The child's side: build the generator from the first message, then answer calls until the parent goes."""
-    _, _, (factory, models, answer) = connection.recv()
+    _, _, (factory, llm, answer, models_dir) = connection.recv()
     module, _, name = factory.partition(":")
     make: Callable[..., Generator] = getattr(__import__(module, fromlist=[name]), name)
-    generator = make(ModelSettings(**models), AnswerSettings(**answer))
+    generator = make(LLMSettings(**llm), AnswerSettings(**answer), Path(models_dir))
     sending = threading.Lock()
     closed: set[int] = set()
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.config import AnswerSettings, ModelSettings
+from rag.config import DEFAULT_MODELS, AnswerSettings, LLMSettings
 from rag.generators import ScoredSpan, is_word_end
 from rag.generators.contexts import ContextPool
 from rag.models import llm_location
@@ -49,25 +50,26 @@ def log_normalizers(logits: np.ndarray) -> np.ndarray:
 
 class LlamaGenerator:
     """A llama.cpp model, loaded on first use; models with a chat template get chat messages. A few contexts of
-    it (`models.llm_contexts`, made when calls overlap) let that many answers be made at once."""
+    it (`llm.contexts`, made when calls overlap) let that many answers be made at once."""
 
-    def __init__(self, models: ModelSettings, answer: AnswerSettings) -> None:
-        self._models = models
+    def __init__(self, llm: LLMSettings, answer: AnswerSettings, models_dir: Path = DEFAULT_MODELS) -> None:
+        self._llm = llm
+        self._models_dir = models_dir
         self._answer = answer
         self._line_end_ids: list[int] | None = None
         # llama.cpp is not safe for concurrent calls on one context: each public method (a whole answer stream
         # included) holds one context of the pool, so the chat, the HTTP API and benchmarks can share a Generator.
-        self.contexts: ContextPool[Llama] = ContextPool(self._new_context, models.llm_contexts, cached_prefix)
+        self.contexts: ContextPool[Llama] = ContextPool(self._new_context, llm.contexts, cached_prefix)
 
     def _new_context(self) -> Llama:
         from llama_cpp import Llama
 
-        path = llm_location(self._models.llm, self._models.cache_dir)
+        path = llm_location(self._llm.model, self._models_dir)
         log.info("loading LLM %s", path)
         llm = Llama(
             model_path=str(path),
-            n_ctx=self._models.llm_context,
-            n_threads=self._models.llm_threads,
+            n_ctx=self._llm.context,
+            n_threads=self._llm.threads,
             verbose=False,
         )
         if not llm.metadata.get("tokenizer.chat_template"):
@@ -95,9 +97,9 @@ class LlamaGenerator:
 
     @property
     def has_chat_template(self) -> bool:
-        """Whether questions go as chat messages: the GGUF's own template decides unless models.llm_prompt says."""
-        if self._models.llm_prompt != "auto":
-            return self._models.llm_prompt == "chat"
+        """Whether questions go as chat messages: the GGUF's own template decides unless llm.prompt says."""
+        if self._llm.prompt != "auto":
+            return self._llm.prompt == "chat"
         return bool(self.llm.metadata.get("tokenizer.chat_template"))
 
     def prompt_tokens(self, question: str, passages: Sequence[str], language: str) -> int:

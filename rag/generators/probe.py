@@ -105,7 +105,7 @@ def check_reader(model: Path, threads: int | None = None) -> tuple[bool, str]:
         "run `make models`: it builds llama-cpp-python without the failing instructions and probes again"
         if mark_failed(result.error)
         else "reinstall llama-cpp-python for this CPU (CMAKE_ARGS='-DGGML_NATIVE=OFF' and the GGML_* instruction "
-        "flags it has), or set RAG_MODELS__LLM to an OpenAI-compatible server"
+        "flags it has), or set RAG_LLM__MODEL to an OpenAI-compatible server"
     )
     return False, f"{result.error}; {fix}"
 

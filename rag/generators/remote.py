@@ -11,9 +11,10 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from rag.config import AnswerSettings, ModelSettings
+from rag.config import DEFAULT_MODELS, AnswerSettings, LLMSettings
 from rag.generators import GeneratorError, ScoredSpan
 from rag.prompts import COMPLETION_ANSWER_START, COMPLETION_STOPS, chat_messages, completion_prompt
 
@@ -21,15 +22,15 @@ log = logging.getLogger(__name__)
 
 
 class RemoteGenerator:
-    """An OpenAI-compatible server at `models.llm` (its base URL, e.g. http://127.0.0.1:8080/v1)."""
+    """An OpenAI-compatible server at `llm.model` (its base URL, e.g. http://127.0.0.1:8080/v1)."""
 
-    def __init__(self, models: ModelSettings, answer: AnswerSettings) -> None:
-        self._models = models
+    def __init__(self, llm: LLMSettings, answer: AnswerSettings, models_dir: Path = DEFAULT_MODELS) -> None:
+        self._llm = llm
         self._answer = answer
-        self._base = models.llm.rstrip("/")
-        self._model: str | None = models.llm_model or None
+        self._base = llm.model.rstrip("/")
+        self._model: str | None = llm.server_model or None
         # Whether the server gives prompt log-probabilities: found on first use, unless the settings say not to ask.
-        self._logprobs: bool | None = None if models.llm_logprobs else False
+        self._logprobs: bool | None = None if llm.logprobs else False
         self._lock = threading.Lock()
 
     crashes = 0  # a server that fails answers with an error (GeneratorError), it does not take this process down
@@ -43,13 +44,13 @@ class RemoteGenerator:
 
     @property
     def chat(self) -> bool:
-        return self._models.llm_prompt == "chat"
+        return self._llm.prompt == "chat"
 
     def _client(self):  # -> httpx.Client (lazy import)
         import httpx
 
-        headers = {"Authorization": f"Bearer {self._models.llm_api_key}"} if self._models.llm_api_key else {}
-        timeout = httpx.Timeout(self._models.llm_timeout)
+        headers = {"Authorization": f"Bearer {self._llm.api_key}"} if self._llm.api_key else {}
+        timeout = httpx.Timeout(self._llm.timeout)
         return httpx.Client(base_url=self._base, headers=headers, timeout=timeout, trust_env=False)
 
     def model(self) -> str:
@@ -85,7 +86,7 @@ class RemoteGenerator:
         import httpx
 
         if isinstance(error, httpx.TimeoutException):
-            return f"the LLM server at {self._base} did not answer within {self._models.llm_timeout:g} s"
+            return f"the LLM server at {self._base} did not answer within {self._llm.timeout:g} s"
         if isinstance(error, httpx.ConnectError):
             return f"cannot reach the LLM server at {self._base} ({error})"
         return f"the LLM server at {self._base} failed: {type(error).__name__}: {error}"

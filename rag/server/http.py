@@ -106,8 +106,8 @@ def create_api(assistant: Assistant, builder: Builder | None = None, limits: Lim
             generation=store.generation,
             articles=len(store.manifest.articles),
             chunks=store.size,
-            embedder=settings.models.embedder,
-            llm=settings.models.llm,
+            embedder=settings.embedder.model,
+            llm=settings.llm.model,
             answer_mode=settings.answer.mode,
         )
 

@@ -48,4 +48,4 @@ def seed_copy(seed_index: Path, tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real default embedder, loaded once per run."""
-    return Embedder(Settings().models)
+    return Embedder(Settings().embedder)

@@ -14,7 +14,7 @@ import pytest
 
 from rag import Assistant, Index, Settings
 from rag.articles import load_articles
-from rag.config import AnswerSettings, ModelSettings, has_native_int8
+from rag.config import AnswerSettings, EmbedderSettings, LLMSettings, has_native_int8
 from rag.embedding import Embedder
 from rag.evaluate import contains_answer, invalid_citations
 from rag.generators.llama import LlamaGenerator as Generator
@@ -103,11 +103,11 @@ def test_ask_out_of_scope_question_says_the_articles_do_not_contain_it(seed_inde
 def test_int8_embedder_agrees_with_float32_on_the_seed():
     """The int8 embedder (the default where the CPU has native int8 products): vectors of the seed's paragraphs
     close to float32's, same best paragraph."""
-    assert Settings().models.embed_dtype == ("int8" if has_native_int8() else "float32")
-    embedder = Embedder(ModelSettings(embed_dtype="int8", embedding_cache=None))
+    assert Settings().embedder.dtype == ("int8" if has_native_int8() else "float32")
+    embedder = Embedder(EmbedderSettings(dtype="int8", cache=None))
     article = load_articles(SEEDS).articles[0]
     paragraphs = [p for p in article.text.split("\n") if len(p.split()) > 8]
-    reference = Embedder(ModelSettings(embed_dtype="float32", embedding_cache=None))
+    reference = Embedder(EmbedderSettings(dtype="float32", cache=None))
     int8, fp32 = embedder.encode_documents(paragraphs), reference.encode_documents(paragraphs)
     assert len(paragraphs) >= 5 and min((int8 * fp32).sum(axis=1)) > 0.99
     for question in map(json.loads, SEED_QA.read_text().splitlines()):
@@ -139,7 +139,9 @@ def test_seed_questions_answered_with_valid_citations_or_abstained(
 
 def test_two_llm_contexts_answer_at_once_exactly_as_one_does(seed_index: Path, embedder: Embedder):
     settings = Settings(index_dir=seed_index)
-    in_process = Generator(settings.models, settings.answer)  # its context pool is in this process, to hold
+    in_process = Generator(
+        settings.llm, settings.answer, settings.models_dir
+    )  # its context pool is in this process, to hold
     assistant = Assistant(Index(settings, embedder), in_process)
     pool = in_process.contexts
     questions = [q["question"] for q in map(json.loads, SEED_QA.read_text().splitlines())][:4]
@@ -154,9 +156,9 @@ def test_two_llm_contexts_answer_at_once_exactly_as_one_does(seed_index: Path, e
 
 def test_instruct_model_with_chat_template_answers_with_citations(seed_index: Path, embedder: Embedder):
     settings = Settings(
-        index_dir=seed_index, models=ModelSettings(llm="smollm2-135m-instruct"), answer=AnswerSettings(mode="generate")
+        index_dir=seed_index, llm=LLMSettings(model="smollm2-135m-instruct"), answer=AnswerSettings(mode="generate")
     )
-    generator = Generator(settings.models, settings.answer)
+    generator = Generator(settings.llm, settings.answer, settings.models_dir)
     assert generator.has_chat_template
     assistant = Assistant(Index(settings, embedder), generator)
     question = "Who is the Kremlin spokesman?"
@@ -208,7 +210,7 @@ def test_renamed_and_deleted_articles_are_reindexed_without_loading_the_model(tm
     seed = SEED_ARTICLE.read_text(encoding="utf-8")
     (seeds / "miami.json").write_text(json.dumps({"title": "محادثات ميامي", "text": seed}), encoding="utf-8")
     (seeds / "rivers.txt").write_text("نهر مجردة هو أطول نهر في تونس، ويبلغ طوله 460 كيلومترا.", encoding="utf-8")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_EMBEDDER__CACHE=str(tmp_path / "cache"))
     index_args = ["index", "--seeds", str(seeds), "--index", str(index_dir)]
     subprocess.run([*RAG, *index_args], capture_output=True, check=True, cwd=REPO, env=env, timeout=600)
     (seeds / "miami.json").rename(seeds / "محادثات ميامي.json")
@@ -250,7 +252,7 @@ def test_killed_build_leaves_the_old_index_usable_and_a_rerun_completes(seed_cop
     """SIGKILL a build of 40 new articles while it embeds them: the old index still answers, and the rerun
     completes. The build embeds for real (an embedding cache of its own, empty)."""
     seeds, index_dir = seed_copy
-    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", RAG_EMBEDDER__CACHE=str(tmp_path / "cache"))
     index_args = [*RAG, "index", "--seeds", str(seeds), "--index", str(index_dir)]
     write_corpus_articles(seeds, 40)
     build = subprocess.Popen(index_args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -311,7 +313,7 @@ def test_follow_up_questions_in_one_conversation(seed_index: Path, embedder: Emb
 
 def test_question_is_likelier_after_the_passage_that_answers_it():
     """The likelihood signal of abstention, with the real LLM; scoring leaves its KV cache consistent."""
-    generator = Generator(ModelSettings(), AnswerSettings())
+    generator = Generator(LLMSettings(), AnswerSettings())
     question = "في أي عام افتتح متحف اللوفر للجمهور؟"
     answering = ["افتتح متحف اللوفر أبوابه للجمهور عام 1793 بعد الثورة الفرنسية."]
     before = "".join(generator.stream(question, answering, "ar"))
@@ -325,7 +327,7 @@ def test_answer_spans_copy_the_answer_from_the_passage():
     """Span scoring with the real LLM: the year is the likeliest answer copied from the passage, well ahead of
     the next candidate (scores move by up to about 0.1 with the KV cache's state: llama.cpp's kernels depend on
     the batch), and scoring again gives it again."""
-    generator = Generator(ModelSettings(), AnswerSettings())
+    generator = Generator(LLMSettings(), AnswerSettings())
     question = "في أي عام افتتح متحف اللوفر للجمهور؟"
     passage = "افتتح متحف اللوفر أبوابه للجمهور عام 1793 بعد الثورة الفرنسية، وهو اليوم أكثر المتاحف زيارة."
     scored = generator.answer_spans(question, [passage], span_starts(passage), MAX_SPAN_WORDS)

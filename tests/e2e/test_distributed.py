@@ -68,7 +68,7 @@ def resident_mb(pid: int) -> float:
 
 def test_ray_build_with_a_killed_actor_matches_an_in_process_build(cluster: str, seeds: Path, tmp_path: Path):
     local, distributed = tmp_path / "local", tmp_path / "ray"
-    no_cache = dict(os.environ, HF_HUB_OFFLINE="1", RAG_MODELS__EMBEDDING_CACHE="")  # every vector really computed
+    no_cache = dict(os.environ, HF_HUB_OFFLINE="1", RAG_EMBEDDER__CACHE="")  # every vector really computed
     token = dict(no_cache, **AUTH)
     rag_index = [*RAG, "index", "--seeds", str(seeds)]
     build = subprocess.Popen(

@@ -29,7 +29,7 @@ def test_seed_questions_on_a_milvus_lite_file(tmp_path: Path):
     found = json.loads(rag("search", "من هو كبير المفاوضين الأوكرانيين؟", "--store", str(db), "--json").stdout)
     assert "رستم أوميروف" in found["hits"][0]["text"]
     settings = Settings(store=StoreSettings(uri=str(db)))
-    index = Index(settings, Embedder(settings.models))
+    index = Index(settings, Embedder(settings.embedder, settings.models_dir))
     assistant = Assistant(index)
     for question in map(json.loads, SEED_QA.read_text().splitlines()):
         answer = assistant.ask(question["question"])

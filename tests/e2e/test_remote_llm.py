@@ -31,9 +31,9 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server with the default GGUF; its base URL."""
     settings = Settings()
     port = free_port()
-    model = llm_location(settings.models.llm, settings.models.cache_dir)
+    model = llm_location(settings.llm.model, settings.models_dir)
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--n_ctx", str(settings.models.llm_context)]
+    command += ["--port", str(port), "--n_ctx", str(settings.llm.context)]
     log = tmp_path_factory.mktemp("llm-server") / "server.log"  # a file: llama.cpp's log would fill a pipe
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     url = f"http://127.0.0.1:{port}/v1"
@@ -67,8 +67,8 @@ def assistant(index: Index, mode: str, llm: str | None = None) -> Assistant:
         return Assistant(Index(settings, embedder=index.embedder))
     # llama-cpp-python's server computes prompt log-probabilities far too slowly for Gemma's vocabulary: the
     # abstention model without them is used, as for any server that does not give them.
-    models = settings.models.model_copy(update={"llm": llm, "llm_logprobs": False})
-    return Assistant(Index(settings, embedder=index.embedder), RemoteGenerator(models, settings.answer))
+    reader = settings.llm.model_copy(update={"model": llm, "logprobs": False})
+    return Assistant(Index(settings, embedder=index.embedder), RemoteGenerator(reader, settings.answer))
 
 
 def valid(answer: Answer) -> bool:
@@ -144,8 +144,8 @@ def test_server_failures_give_a_clear_notice_and_the_quoted_evidence(
     url = f"http://127.0.0.1:{free_port()}/v1" if where == "closed" else f"{misbehaving}/{where}/v1"
     settings = seed.settings.model_copy(deep=True)
     settings.answer.mode = "generate"
-    models = settings.models.model_copy(update={"llm": url, "llm_timeout": 1.0})
-    generator = RemoteGenerator(models, settings.answer)
+    reader = settings.llm.model_copy(update={"model": url, "timeout": 1.0})
+    generator = RemoteGenerator(reader, settings.answer)
     with pytest.raises(GeneratorError, match="LLM server"):
         list(generator.stream("سؤال؟", ["نص."], "ar"))
     started = time.monotonic()
@@ -185,8 +185,8 @@ def test_prompt_log_probabilities_are_read_from_echoed_tokens():
 
     with serving(Echo) as url:
         settings = Settings()
-        models = settings.models.model_copy(update={"llm": f"{url}/v1", "llm_model": "m"})
-        generator = load_generator(models, settings.answer)
+        reader = settings.llm.model_copy(update={"model": f"{url}/v1", "server_model": "m"})
+        generator = load_generator(reader, settings.answer)
         assert isinstance(generator, RemoteGenerator) and generator.loaded
         assert generator.question_likelihood_gain("Who?", ["zzqq"]) == pytest.approx(3.0)
 
@@ -199,6 +199,6 @@ def test_llm_url_is_not_provisioned():
         cwd=REPO,
         timeout=300,
         check=False,
-        env={**os.environ, "RAG_MODELS__LLM": "http://127.0.0.1:9/v1"},
+        env={**os.environ, "RAG_LLM__MODEL": "http://127.0.0.1:9/v1"},
     )
     assert done.returncode == 0 and "llm: the server at http://127.0.0.1:9/v1 (nothing to provision)" in done.stdout

@@ -41,7 +41,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, seed_index: Path) -> Iterat
     Its own embedding cache, so that builds it runs really embed (and take long enough to overlap)."""
     root = tmp_path_factory.mktemp("server")
     seeds, index = copy_of(seed_index, root)
-    env = dict(LIMITS, RAG_SEEDS_DIR=str(seeds), RAG_MODELS__EMBEDDING_CACHE=str(root / "cache"))
+    env = dict(LIMITS, RAG_SEEDS_DIR=str(seeds), RAG_EMBEDDER__CACHE=str(root / "cache"))
     with running_app(index, **env) as (_, url):
         ready(url)
         yield url, seeds, index
@@ -176,7 +176,7 @@ def test_embeddings_come_from_the_loaded_embedder(served: tuple[str, Path, Path]
     documents = remote.embeddings.create(model="rag-news", input=passages)
     query = remote.embeddings.create(model="rag-news", input=QUESTION, extra_body={"input_type": "query"})
     assert [d.index for d in documents.data] == [0, 1] and documents.usage.prompt_tokens > 10
-    embedder = Embedder(Settings().models)
+    embedder = Embedder(Settings().embedder)
     assert documents.model == embedder.name
     here = embedder.encode_documents(passages)
     for row, vector in zip(here, documents.data):
@@ -187,7 +187,7 @@ def test_embeddings_come_from_the_loaded_embedder(served: tuple[str, Path, Path]
 
 
 def test_remote_embedder_builds_the_index_a_local_one_builds(served: tuple[str, Path, Path], tmp_path: Path):
-    """`rag index` and `rag search` with RAG_MODELS__EMBEDDER set to this server: the same chunks as a local
+    """`rag index` and `rag search` with RAG_EMBEDDER__MODEL set to this server: the same chunks as a local
     build, vectors at cosine >= 0.999, the served model's name in the manifest; failures say what went wrong."""
     from rag import Settings
     from rag.articles import load_articles
@@ -197,9 +197,9 @@ def test_remote_embedder_builds_the_index_a_local_one_builds(served: tuple[str, 
 
     url = served[0]
     remote = {
-        "RAG_MODELS__EMBEDDER": url + "v1",
-        "RAG_MODELS__EMBEDDER_API_KEY": KEY,
-        "RAG_MODELS__EMBEDDING_CACHE": str(tmp_path / "cache"),  # really ask the server
+        "RAG_EMBEDDER__MODEL": url + "v1",
+        "RAG_EMBEDDER__API_KEY": KEY,
+        "RAG_EMBEDDER__CACHE": str(tmp_path / "cache"),  # really ask the server
     }
     index = tmp_path / "index"
     env = dict(os.environ, HF_HUB_OFFLINE="1", **remote)
@@ -215,7 +215,7 @@ def test_remote_embedder_builds_the_index_a_local_one_builds(served: tuple[str, 
     store = Store(current_generation(index))
     assert store.manifest.embedder == "embeddinggemma-300m"
     chunks, vectors = store.chunks_with_vectors(list(store.manifest.articles))
-    local = Embedder(Settings().models)
+    local = Embedder(Settings().embedder)
     expected = [
         (article.title, chunk.text)
         for article in load_articles(REPO / "seeds", 2**24).articles
@@ -226,9 +226,9 @@ def test_remote_embedder_builds_the_index_a_local_one_builds(served: tuple[str, 
     assert min(float(a @ b) for a, b in zip(here, vectors)) >= 0.999
     found = run("search", "--json", "--index", str(index), "المتحدث باسم الكرملين")
     assert found.returncode == 0 and json.loads(found.stdout)["hits"], found.stderr[-2000:]
-    wrong_key = run("search", "--index", str(index), "x", RAG_MODELS__EMBEDDER_API_KEY="wrong")
+    wrong_key = run("search", "--index", str(index), "x", RAG_EMBEDDER__API_KEY="wrong")
     assert wrong_key.returncode == 2 and "answered 401" in wrong_key.stderr
-    closed = run("search", "--index", str(index), "x", RAG_MODELS__EMBEDDER=f"http://127.0.0.1:{free_port()}/v1")
+    closed = run("search", "--index", str(index), "x", RAG_EMBEDDER__MODEL=f"http://127.0.0.1:{free_port()}/v1")
     assert closed.returncode == 2 and "cannot reach the embedding server" in closed.stderr
     assert "Traceback" not in closed.stderr + wrong_key.stderr
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.config import ModelSettings
+from rag.config import EmbedderSettings
 from rag.embedders import EmbedderError, is_remote, load_embedding_model
 from rag.embedding import Embedder
 from tests.helpers import serving
@@ -60,7 +60,7 @@ def server() -> Iterator[str]:
 
 def test_a_url_is_a_remote_embedder_whose_name_and_dimension_come_from_the_server(server: str):
     assert is_remote(server + "/ok/v1") and not is_remote("embeddinggemma-300m")
-    embedder = Embedder(ModelSettings(embedder=server + "/ok/v1", embedding_cache=None, embedder_api_key="k"))
+    embedder = Embedder(EmbedderSettings(model=server + "/ok/v1", cache=None, api_key="k"))
     assert (embedder.name, embedder.dimension, embedder.loaded) == ("served-model", 3, True)
     RECEIVED.clear()
     vectors = embedder.encode_documents(["ab", "abcd"], titles=["T1", "T2"], batch_size=8)
@@ -73,12 +73,12 @@ def test_a_url_is_a_remote_embedder_whose_name_and_dimension_come_from_the_serve
 
 
 def test_prompts_set_here_are_put_before_the_texts_for_servers_that_do_not_apply_them(server: str):
-    models = ModelSettings(
-        embedder=server + "/ok/v1",
-        embedder_model="gemma",
-        embedding_cache=None,
-        embed_query_prompt="task: search result | query: ",
-        embed_document_prompt="title: none | text: ",
+    models = EmbedderSettings(
+        model=server + "/ok/v1",
+        server_model="gemma",
+        cache=None,
+        query_prompt="task: search result | query: ",
+        document_prompt="title: none | text: ",
     )
     model = load_embedding_model(models)
     RECEIVED.clear()
@@ -91,8 +91,8 @@ def test_prompts_set_here_are_put_before_the_texts_for_servers_that_do_not_apply
 
 
 def test_an_unknown_served_model_needs_its_tokenizer_named(server: str):
-    model = load_embedding_model(ModelSettings(embedder=server + "/ok/v1", embedding_cache=None))
-    with pytest.raises(EmbedderError, match="RAG_MODELS__EMBED_TOKENIZER"):
+    model = load_embedding_model(EmbedderSettings(model=server + "/ok/v1", cache=None))
+    with pytest.raises(EmbedderError, match="RAG_EMBEDDER__TOKENIZER"):
         model.count_tokens("some words")
 
 
@@ -108,7 +108,7 @@ def test_an_unknown_served_model_needs_its_tokenizer_named(server: str):
 )
 def test_failures_are_one_clear_line(server: str, where: str, reason: str):
     base = "http://127.0.0.1:9/v1" if where == "closed" else f"{server}/{where}/v1"
-    model = load_embedding_model(ModelSettings(embedder=base, embedder_timeout=1, embedding_cache=None))
+    model = load_embedding_model(EmbedderSettings(model=base, timeout=1, cache=None))
     with pytest.raises(EmbedderError, match=reason):
         model.encode_documents([("", "a"), ("", "b")])
 
@@ -128,7 +128,7 @@ def test_one_thread_runs_the_local_model_for_every_caller():
             time.sleep(0.01)
             return np.ones((len(texts), 3), dtype=np.float32)
 
-    model = SentenceTransformerModel(ModelSettings())
+    model = SentenceTransformerModel(EmbedderSettings())
     model._model = Recording()  # type: ignore[assignment]
     with ThreadPoolExecutor(4) as callers:
         vectors = list(callers.map(model.encode_query, ["سؤال"] * 12))

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from rag.config import AnswerSettings, ModelSettings
+from rag.config import AnswerSettings, LLMSettings
 from rag.generators import GeneratorError, ScoredSpan, load_generator
 from rag.generators.isolated import IsolatedGenerator
 from tests.helpers import REPO
@@ -21,7 +21,7 @@ FACTORY = "tests.fake_reader:FakeReader"
 @pytest.fixture
 def reader(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(REPO)  # the child imports tests.fake_reader from here
-    generator = IsolatedGenerator(ModelSettings(), AnswerSettings(), factory=FACTORY)
+    generator = IsolatedGenerator(LLMSettings(), AnswerSettings(), factory=FACTORY)
     yield generator
     generator.close()
 
@@ -105,7 +105,7 @@ def test_a_generator_nobody_holds_takes_its_child_with_it(monkeypatch: pytest.Mo
     import gc
 
     monkeypatch.chdir(REPO)
-    generator = IsolatedGenerator(ModelSettings(), AnswerSettings(), factory=FACTORY)
+    generator = IsolatedGenerator(LLMSettings(), AnswerSettings(), factory=FACTORY)
     generator.load()
     child = generator.pid
     del generator
@@ -125,8 +125,8 @@ def test_a_generator_nobody_holds_takes_its_child_with_it(monkeypatch: pytest.Mo
 def test_a_local_model_runs_in_a_child_unless_told_otherwise():
     from rag.generators.llama import LlamaGenerator
 
-    assert isinstance(load_generator(ModelSettings(), AnswerSettings()), IsolatedGenerator)
-    assert isinstance(load_generator(ModelSettings(llm_process=False), AnswerSettings()), LlamaGenerator)
+    assert isinstance(load_generator(LLMSettings(), AnswerSettings()), IsolatedGenerator)
+    assert isinstance(load_generator(LLMSettings(process=False), AnswerSettings()), LlamaGenerator)
 
 
 def test_crashes_are_counted_and_a_stop_is_not_one(reader: IsolatedGenerator):

@@ -52,8 +52,8 @@ def no_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Settings that provision nothing: an embedding server's URL and a GGUF path (the probe never reads it)."""
     model = tmp_path / "reader.gguf"
     model.write_bytes(b"GGUF")
-    monkeypatch.setenv("RAG_MODELS__EMBEDDER", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("RAG_MODELS__LLM", str(model))
+    monkeypatch.setenv("RAG_EMBEDDER__MODEL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("RAG_LLM__MODEL", str(model))
     monkeypatch.setattr(sys, "prefix", str(tmp_path))  # the environment a probe is recorded in: this test's own
     return model
 
@@ -81,7 +81,7 @@ def test_rag_models_names_another_fix_for_a_build_it_did_not_make(
     monkeypatch.setattr(sys, "prefix", str(tmp_path))  # no record: llama-cpp-python came another way
     monkeypatch.setattr(probe_module, "probe", lambda model, threads=None: probe(model, command=SEGFAULT))
     done = CliRunner().invoke(app, ["models"])
-    assert done.exit_code == READER_CANNOT_RUN and "CMAKE_ARGS" in done.output and "RAG_MODELS__LLM" in done.output
+    assert done.exit_code == READER_CANNOT_RUN and "CMAKE_ARGS" in done.output and "RAG_LLM__MODEL" in done.output
 
 
 def test_rag_models_says_what_the_reader_runs_on(no_models: Path, monkeypatch: pytest.MonkeyPatch):

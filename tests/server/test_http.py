@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rag.answering import Assistant
-from rag.config import AnswerSettings, ModelSettings, ServerSettings
+from rag.config import AnswerSettings, LLMSettings, ServerSettings
 from rag.indexing import build_index
 from rag.retrieval import Index
 from rag.server.http import create_api
@@ -24,7 +24,7 @@ def assistant(tmp_path: Path, fake_settings, fake_embedder) -> Assistant:
     (seeds / "minister.txt").write_text(ARTICLE, encoding="utf-8")
     settings = fake_settings(seeds, tmp_path / "index")
     build_index(settings, embedder=fake_embedder, show_progress=False)
-    return Assistant(Index(settings, fake_embedder), FakeReader(ModelSettings(), AnswerSettings()))
+    return Assistant(Index(settings, fake_embedder), FakeReader(LLMSettings(), AnswerSettings()))
 
 
 def client(assistant: Assistant, **server: object) -> TestClient:

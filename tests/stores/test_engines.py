@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import ChunkSettings, ModelSettings, Settings, StoreSettings
+from rag.config import ChunkSettings, EmbedderSettings, Settings, StoreSettings
 from rag.indexing import build_index
 from rag.retrieval import Index
 from rag.stores import IndexBusyError, IndexMismatchError, IndexMissingError, engine_for, location_key
@@ -62,7 +62,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     settings = Settings(
         seeds_dir=tmp_path / "seeds",
         index_dir=tmp_path / "index",
-        models=ModelSettings(embedder="fake-embedder"),
+        embedder=EmbedderSettings(model="fake-embedder"),
         chunking=ChunkSettings(max_tokens=50, overlap_tokens=5),
         store=StoreSettings(uri=uri),
     )
@@ -148,7 +148,7 @@ def test_scope_filters_and_exclusions_inside_both_retrievers(settings, fake_embe
 
 def test_other_embedder_is_refused_and_builds_are_serialised(settings, fake_embedder):
     build(settings, fake_embedder)
-    other = settings.model_copy(update={"models": ModelSettings(embedder="another-model")})
+    other = settings.model_copy(update={"embedder": EmbedderSettings(model="another-model")})
     with pytest.raises(IndexMismatchError, match=r"embedder 'fake-embedder'.*rag index --rebuild"):
         Index(other, embedder=type(fake_embedder)("another-model"))
     engine = engine_for(settings)
@@ -378,7 +378,7 @@ def plain_text_settings(tmp_path: Path, **chunking: int) -> Settings:
     return Settings(
         seeds_dir=seeds,
         index_dir=tmp_path / "index",
-        models=ModelSettings(embedder="fake-embedder"),
+        embedder=EmbedderSettings(model="fake-embedder"),
         chunking=ChunkSettings(**({"max_tokens": 50, "overlap_tokens": 5} | chunking)),
     )
 
@@ -415,7 +415,7 @@ def test_missing_index_says_how_to_build(tmp_path, fake_embedder):
 def test_other_embedder_or_chunker_is_refused_with_rebuild_advice(tmp_path, fake_embedder):
     settings = plain_text_settings(tmp_path)
     build_index(settings, embedder=fake_embedder, show_progress=False)
-    other_model = settings.model_copy(update={"models": ModelSettings(embedder="another-model")})
+    other_model = settings.model_copy(update={"embedder": EmbedderSettings(model="another-model")})
     with pytest.raises(IndexMismatchError, match=r"embedder 'fake-embedder'.*rag index --rebuild --index"):
         Index(other_model, embedder=type(fake_embedder)("another-model"))
     other_chunks = settings.model_copy(update={"chunking": ChunkSettings(max_tokens=99, overlap_tokens=5)})
