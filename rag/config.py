@@ -101,6 +101,11 @@ class EmbedderSettings(BaseModel):
     def _resolve_auto(cls, dtype: EmbedDtype) -> EmbedDtype:
         return ("int8" if has_native_int8() else "float32") if dtype == "auto" else dtype
 
+    @property
+    def is_server(self) -> bool:
+        """Whether `model` is the base URL of an embedding server."""
+        return is_server(self.model)
+
 
 class LLMSettings(BaseModel):
     """The reader: which LLM (provisioned, a GGUF file, or a server) and how it runs."""
@@ -150,6 +155,16 @@ class LLMSettings(BaseModel):
         "the second is made when two answers overlap (about 430 MB more). On 2 cores, two threads sharing an "
         "Assistant made 1.41 answers/s with two contexts, 1.18 with one (bench/calibrate/llm_contexts.py, seed questions).",
     )
+
+
+    @property
+    def is_server(self) -> bool:
+        """Whether `model` is the base URL of an LLM server."""
+        return is_server(self.model)
+
+def is_server(model: str) -> bool:
+    """Whether a model setting names a server (its base URL) rather than a model here."""
+    return model.startswith(("http://", "https://"))
 
 
 def has_native_int8() -> bool:

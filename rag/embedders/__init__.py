@@ -46,14 +46,9 @@ class EmbeddingModel(Protocol):
         ...
 
 
-def is_remote(embedder: str) -> bool:
-    """Whether `embedder.model` is the base URL of an embedding server rather than a model."""
-    return embedder.startswith(("http://", "https://"))
-
-
 def load_embedding_model(settings: EmbedderSettings, models_dir: Path = DEFAULT_MODELS) -> EmbeddingModel:
     """The embedding model the settings name (nothing is loaded or contacted yet)."""
-    if is_remote(settings.model):
+    if settings.is_server:
         from rag.embedders.remote import RemoteEmbeddingModel
 
         return RemoteEmbeddingModel(settings, models_dir)

@@ -64,15 +64,10 @@ class Generator(Protocol):
         ...
 
 
-def is_remote(llm: str) -> bool:
-    """Whether `llm.model` names an OpenAI-compatible server rather than a GGUF."""
-    return llm.startswith(("http://", "https://"))
-
-
 def load_generator(llm: LLMSettings, answer: AnswerSettings, models_dir: Path = DEFAULT_MODELS) -> Generator:
     """The LLM the settings name (nothing is loaded or contacted yet). Every generator is made as
     `Generator(llm, answer, models_dir)`."""
-    if is_remote(llm.model):
+    if llm.is_server:
         from rag.generators.remote import RemoteGenerator
 
         return RemoteGenerator(llm, answer, models_dir)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rag.config import EmbedderSettings
-from rag.embedders import EmbedderError, is_remote, load_embedding_model
+from rag.embedders import EmbedderError, load_embedding_model
 from rag.embedding import Embedder
 from tests.helpers import serving
 
@@ -59,7 +59,7 @@ def server() -> Iterator[str]:
 
 
 def test_a_url_is_a_remote_embedder_whose_name_and_dimension_come_from_the_server(server: str):
-    assert is_remote(server + "/ok/v1") and not is_remote("embeddinggemma-300m")
+    assert EmbedderSettings(model=server + "/ok/v1").is_server and not EmbedderSettings().is_server
     embedder = Embedder(EmbedderSettings(model=server + "/ok/v1", cache=None, api_key="k"))
     assert (embedder.name, embedder.dimension, embedder.loaded) == ("served-model", 3, True)
     RECEIVED.clear()
