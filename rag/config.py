@@ -156,11 +156,11 @@ class LLMSettings(BaseModel):
         "Assistant made 1.41 answers/s with two contexts, 1.18 with one (bench/calibrate/llm_contexts.py, seed questions).",
     )
 
-
     @property
     def is_server(self) -> bool:
         """Whether `model` is the base URL of an LLM server."""
         return is_server(self.model)
+
 
 def is_server(model: str) -> bool:
     """Whether a model setting names a server (its base URL) rather than a model here."""
