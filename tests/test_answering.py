@@ -1,4 +1,5 @@
-"""rag/answering.py with fake models: a generated sentence is kept only when its cited passage supports it."""
+"""rag/answering.py with fake models and a real small index: refusing, quoting, checking generated sentences,
+falling back when the reader fails, and one generation per answer."""
 
 from __future__ import annotations
 
@@ -87,3 +88,42 @@ def test_an_answer_reads_one_generation_while_a_build_deletes_its_article(assist
     assert [a.id for a in index.store.articles()] == ["en.txt"]  # the live index moved on
     assert [c.hit.article_id for c in answer.citations] == ["ar.txt"]
     assert answer.citations[0].span_text.startswith("استقال الوزير")
+
+
+def test_a_question_nothing_relevant_answers_is_refused_in_its_language(assistant: Assistant):
+    from rag.prompts import NO_ANSWER
+
+    answer = assistant.ask("What grows in the orchards of Mars?")
+    assert answer.abstained and not answer.citations and answer.text == NO_ANSWER["en"]
+    assert answer.method == "abstained"
+
+
+def test_an_extractive_answer_quotes_the_best_sentence_and_cites_it(assistant: Assistant):
+    answer = assistant.ask("هل استقال الوزير يوم الاثنين؟")
+    assert not answer.abstained and answer.method == "extractive"
+    [citation] = answer.citations
+    assert citation.n == 1 and "[1]" in answer.text
+    assert citation.span_text in SOURCES["ar"] and citation.span_text in answer.text.replace("**", "")
+
+
+def test_a_generated_answer_its_source_does_not_support_gives_way_to_the_quote(assistant: Assistant):
+    """A reader that writes a claim the evidence does not hold: the answer quotes the evidence instead (method
+    fallback), citing it."""
+
+    class InventingReader(FakeReader):
+        def stream(self, question, passages, language):
+            yield "وقال الرئيس إن الحرب انتهت في باريس [1]."
+
+    inventing = Assistant(assistant.index, InventingReader(LLMSettings(), AnswerSettings()))
+    inventing.index.settings.answer.mode = "generate"
+    answer = inventing.ask("هل استقال الوزير يوم الاثنين؟")
+    assert answer.method == "fallback" and "باريس" not in answer.text
+    assert answer.citations and answer.citations[0].span_text in SOURCES["ar"]
+
+
+def test_a_reader_that_fails_mid_answer_leaves_the_quote_and_says_why(assistant: Assistant):
+    from tests.fake_reader import FAIL
+
+    assistant.index.settings.answer.mode = "generate"
+    answer = assistant.ask(f"هل استقال الوزير يوم الاثنين؟ {FAIL}")
+    assert answer.citations and "the fake reader refuses" in answer.notice
