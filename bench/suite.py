@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import (
     answering_speed,
+    cold_start,
     distributed,
     docs,
     extraction,
@@ -52,6 +53,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "scale": scale.run,
     "builds": llama_builds.run,
     "reader_process": reader_process.run,
+    "cold_start": cold_start.run,
 }
 
 
@@ -91,6 +93,8 @@ def headline(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "search_p50_ms_total_100k": largest.get("total", {}).get("p50_ms"),
         "ttft_vs_llama_ratio": answering.get("ttft_vs_llama_ratio"),
         "ready_s": serve.get("ready_s"),
+        "cold_search_s": sections.get("cold_start", {}).get("cold_search_s"),
+        "cold_ask_s": sections.get("cold_start", {}).get("cold_ask_s"),
         "xquad_ar_recall@5": recall.get("xquad_ar_recall@5"),
         "xquad_ar_recall@5_fp32": recall.get("xquad_ar_recall@5_fp32"),
         **{k: v for k, v in sections.get("http", {}).items() if k != "http_levels"},
@@ -285,6 +289,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += builds_section(builds)
     if reader := s.get("reader_process"):
         lines += reader_section(reader)
+    if cold := s.get("cold_start"):
+        lines += cold_section(cold)
     for notes in (TRIALS, ONE_OFF):
         if notes.exists():
             lines += [notes.read_text().strip(), ""]
@@ -329,6 +335,27 @@ def builds_section(builds: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+    return lines
+
+
+def cold_section(cold: dict[str, Any]) -> list[str]:
+    """A new `rag search` / `rag ask` process, whole and by stage (bench/cold_start.py)."""
+    search, ask = cold["search_s"], cold["ask_s"]
+    lines = [
+        f"## A cold start (a new process over the seed index, {cold['rounds']} rounds alternated; seconds)",
+        "",
+        "| command | min | median | max | target |",
+        "|---|---|---|---|---|",
+        f"| `rag search` | {search['min']:.2f} | **{search['median']:.2f}** | {search['max']:.2f} | ≤ 1.5 |",
+        f"| `rag ask` | {ask['min']:.2f} | **{ask['median']:.2f}** | {ask['max']:.2f} | ≤ 3 |",
+        "",
+        "Where a cold `rag ask` spends it (medians; the same steps with a clock between them, one after another):",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        *(f"| {stage} | {taken:.2f} |" for stage, taken in cold["stages_s"].items()),
+        "",
+    ]
     return lines
 
 

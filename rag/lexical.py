@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ import numpy as np
 from rag.text import ARABIC_LETTER, TOKEN, fold, normalize
 
 LEXICAL_DIR = "bm25"
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index it builds at DEBUG, on the root logger
 # Snowball leaves a leading و / ف (and, so) before the article: "والمفاوضات" -> "والمفاوضا".
 CONJUNCTION = re.compile(r"^[وف](?=(?:ال|بال|كال|لل)..)")
 

@@ -119,11 +119,15 @@ def _scope(since: str | None, until: str | None, sources: list[str] | None):  # 
 
 
 def _answer_here(question: str, history: list[str], settings: Settings, scope, live: bool):  # lazy types
-    """Answer with models loaded in this process; the model's raw words shown dimmed on stderr meanwhile."""
+    """Answer with models loaded in this process; the model's raw words shown dimmed on stderr meanwhile. The reader
+    starts (in its own process) while this one loads the embedder."""
     from rag.answering import Assistant
+    from rag.generators import load_generator, warm_up
     from rag.types import Answer
 
-    assistant = Assistant(open_index(settings))
+    generator = load_generator(settings.llm, settings.answer, settings.models_dir)
+    warm_up(generator)
+    assistant = Assistant(open_index(settings), generator)
     live = live and sys.stderr.isatty()
     shown = ""
     answer: Answer | None = None

@@ -3,10 +3,14 @@ failures, and `run`, the entry point."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import os
 import sys
+import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -87,8 +91,35 @@ def run() -> None:
     """The `rag` command: an embedding server that fails mid-command ends it with one line, not a traceback."""
     from rag.embedders import EmbedderError
 
+    code: object = 0
     try:
         app()
     except EmbedderError as error:
         typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        code = 2
+    except SystemExit as done:
+        code = done.code
+    leave(code)
+
+
+def leave(code: object) -> NoReturn:
+    """End the process as `sys.exit(code)` would, but for the interpreter's teardown of torch, transformers and
+    their kin (about 1 s of every command that loaded a model, `bench/cold_start.py`): threads are joined and exit
+    handlers run as at any exit, standard streams and logs are flushed, Milvus Lite engines are stopped (they
+    stop in a finaliser otherwise), then the process ends."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    status = 0 if code is None else int(code)  # type: ignore[call-overload]
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is None:  # an interpreter without it: the usual way out
+        sys.exit(status)
+    shutdown()  # non-daemon threads, executors' workers included, as at a normal exit
+    atexit._run_exitfuncs()
+    if (lite := sys.modules.get("milvus_lite.server_manager")) is not None:
+        lite.server_manager_instance.release_all()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)

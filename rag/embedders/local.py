@@ -27,6 +27,9 @@ def load_sentence_transformer(location: str, dtype: EmbedDtype) -> SentenceTrans
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar on a command's stderr
 
     weights = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     model = SentenceTransformer(location, device="cpu", model_kwargs={"dtype": weights})

@@ -4,12 +4,16 @@ server (`remote.py`: llama.cpp's server, vLLM, Ollama, ...); a local model runs 
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from rag.config import DEFAULT_MODELS, AnswerSettings, LLMSettings
+
+log = logging.getLogger(__name__)
 
 PUNCTUATION = "\"'“”‘’«»()[]{}.,;:!?،؛؟…-–—"
 
@@ -86,3 +90,18 @@ def is_word_end(text: str, end: int) -> bool:
         return False
     rest_of_word = text[end:].split(maxsplit=1)[0] if text[end : end + 1].strip() else ""
     return all(c in PUNCTUATION for c in rest_of_word)
+
+
+def warm_up(generator: Generator) -> threading.Thread:
+    """Load the generator in a thread of its own, so that a process loading other models meanwhile does not wait
+    for it (a reader in its own process loads on the other core). A failure is left for the first call to tell."""
+
+    def load() -> None:
+        try:
+            generator.load()
+        except GeneratorError as error:
+            log.warning("the reader did not load: %s", error)
+
+    thread = threading.Thread(target=load, name="load-reader", daemon=True)
+    thread.start()
+    return thread

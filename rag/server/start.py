@@ -14,6 +14,7 @@ from starlette.routing import Mount
 
 from rag.answering import Assistant
 from rag.config import Settings
+from rag.generators import warm_up
 from rag.handoff import BuildService
 from rag.retrieval import Index
 from rag.server.auth import chat_login, exposure_problem
@@ -33,13 +34,12 @@ def serve(settings: Settings | None = None) -> None:
         raise SystemExit(f"error: {problem}")
     assistant = Assistant(Index(settings))
 
-    def load_models() -> None:
-        assistant.index.embedder.encode_query("warm up")
-        if settings.answer.mode == "generate":
-            assistant.generator.load()
-
-    # The models load while the server starts; a question asked meanwhile waits for them (the loading lock).
-    threading.Thread(target=load_models, name="load-models", daemon=True).start()
+    # The models load while the server starts, the reader (in its own process) beside the embedder; a question
+    # asked meanwhile waits for them (the loading locks).
+    warm_up(assistant.generator)  # (extractive answers use it too: the abstention signal and the answer span)
+    threading.Thread(
+        target=assistant.index.embedder.encode_query, args=("warm up",), name="load-embedder", daemon=True
+    ).start()
     service = BuildService(settings, assistant.index.embedder)  # `rag index` hands its builds to the app
     service.start()
     limits = Limits.of(server)
