@@ -1,4 +1,4 @@
-"""Writes the PDF fixtures of tests/readers/test_readers.py (needs fpdf2 and uharfbuzz, not project dependencies):
+"""Writes the PDF fixtures of tests/readers/test_pdf.py (needs fpdf2 and uharfbuzz, not project dependencies):
 an Arabic article shaped with HarfBuzz as real writers store it, and a scanned page (an image, no text).
 
     python tests/data/make_pdfs.py
