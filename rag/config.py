@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from pathlib import Path
@@ -11,36 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.renamed import with_renamed
+
 EmbedDtype = Literal["auto", "float32", "bfloat16", "int8"]
 DEFAULT_CACHE = Path.home() / ".cache" / "rag-news"
 DEFAULT_MODELS = DEFAULT_CACHE / "models"
-log = logging.getLogger(__name__)
-_told: set[str] = set()  # deprecated variables already warned about
-# RAG_MODELS__<old> -> (group, field): the settings the models group held before it was split.
-RENAMED: dict[str, tuple[str | None, str]] = {
-    "CACHE_DIR": (None, "models_dir"),
-    "EMBEDDER": ("embedder", "model"),
-    "EMBEDDER_API_KEY": ("embedder", "api_key"),
-    "EMBEDDER_MODEL": ("embedder", "server_model"),
-    "EMBEDDER_TIMEOUT": ("embedder", "timeout"),
-    "EMBED_TOKENIZER": ("embedder", "tokenizer"),
-    "EMBED_QUERY_PROMPT": ("embedder", "query_prompt"),
-    "EMBED_DOCUMENT_PROMPT": ("embedder", "document_prompt"),
-    "EMBED_DTYPE": ("embedder", "dtype"),
-    "EMBED_BATCH_SIZE": ("embedder", "batch_size"),
-    "EMBED_TITLES": ("embedder", "titles"),
-    "EMBEDDING_CACHE": ("embedder", "cache"),
-    "LLM": ("llm", "model"),
-    "LLM_API_KEY": ("llm", "api_key"),
-    "LLM_MODEL": ("llm", "server_model"),
-    "LLM_TIMEOUT": ("llm", "timeout"),
-    "LLM_LOGPROBS": ("llm", "logprobs"),
-    "LLM_PROCESS": ("llm", "process"),
-    "LLM_PROMPT": ("llm", "prompt"),
-    "LLM_CONTEXT": ("llm", "context"),
-    "LLM_THREADS": ("llm", "threads"),
-    "LLM_CONTEXTS": ("llm", "contexts"),
-}
 
 
 class EmbedderSettings(BaseModel):
@@ -443,12 +417,7 @@ class StoreSettings(BaseModel):
     @property
     def is_milvus(self) -> bool:
         """Whether `uri` names Milvus: a Milvus Lite file (`*.db`) or a server (`http(s)://`, `tcp://`, `unix:`)."""
-        return is_milvus_uri(self.uri)
-
-
-def is_milvus_uri(uri: str) -> bool:
-    """True for a Milvus Lite file (`*.db`) or a Milvus server URI (`http(s)://`, `tcp://`, `unix:`)."""
-    return uri.endswith(".db") or uri.startswith(("http://", "https://", "tcp://", "unix:"))
+        return self.uri.endswith(".db") or self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
 class Settings(BaseSettings):
@@ -481,24 +450,8 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data: Any) -> Any:
-        """The RAG_MODELS__* variables of before the embedder and the reader had groups of their own still work
-        (the new name wins when both are set), each with one deprecation line."""
-        if not isinstance(data, dict):
-            return data
-        for key, value in os.environ.items():
-            old = key.upper().removeprefix("RAG_MODELS__")
-            if old == key.upper() or old not in RENAMED:
-                continue
-            group, name = RENAMED[old]
-            new = f"RAG_{name.upper()}" if group is None else f"RAG_{group.upper()}__{name.upper()}"
-            if key not in _told:
-                _told.add(key)
-                log.warning("%s is deprecated: use %s", key, new)
-            if group is None:
-                data.setdefault(name, value)
-            elif isinstance(data.setdefault(group, {}), dict):
-                data[group].setdefault(name, value)
-        return data
+        """The RAG_MODELS__* variables the embedder's and the reader's groups replaced still work (renamed.py)."""
+        return with_renamed(data, os.environ) if isinstance(data, dict) else data
 
     @field_validator("seeds_dir", "index_dir")
     @classmethod

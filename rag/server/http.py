@@ -20,7 +20,7 @@ from rag.embedders import EmbedderError
 from rag.schemas import AnswerRecord, ArticleRecord, SearchResult
 from rag.server.auth import bearer_key, client_name
 from rag.server.builds import BuildAlreadyRunning, Builder, BuildStatus
-from rag.server.limits import BodyLimit, Busy, Limits, TimedOut, length_problem
+from rag.server.limits import END, BodyLimit, Busy, Limits, TimedOut, length_problem
 from rag.server.origin import SameOrigin, allowed_hosts
 from rag.server.schemas import (
     MAX_EMBEDDING_INPUTS,
@@ -40,8 +40,6 @@ from rag.server.schemas import (
 )
 from rag.types import Answer, Progress, Scope
 from rag.uploads import ArticleNotFound, UploadRefused, delete_article, save_uploads
-
-DONE = object()  # the end of an answer stream
 
 
 def create_api(assistant: Assistant, builder: Builder | None = None, limits: Limits | None = None) -> FastAPI:
@@ -127,24 +125,13 @@ def create_api(assistant: Assistant, builder: Builder | None = None, limits: Lim
         return response
 
     def answer_stream(question: str, history: list[str], scope: Scope) -> asyncio.Queue[Any]:
-        """The events of answering, put into a queue by a worker (Busy when none is free). The worker runs the
-        answer to its end even when the client goes, so the models are never left in the middle of one."""
+        """The events of answering, put into a queue by a worker (Busy when none is free), then END."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-
-        def put(item: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        def produce() -> None:
-            try:
-                for event in assistant.stream(question, history, progress=True, scope=scope):
-                    put(event)
-            except Exception as error:  # noqa: BLE001 - any failure is told to the client as an error event
-                put(error)
-            finally:
-                put(DONE)
-
-        answers.submit(produce)
+        answers.hand_over(
+            lambda: assistant.stream(question, history, progress=True, scope=scope),
+            lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),
+        )
         return queue
 
     async def events(queue: asyncio.Queue[Any]) -> AsyncIterator[str | Answer | Progress | Exception]:
@@ -156,7 +143,7 @@ def create_api(assistant: Assistant, builder: Builder | None = None, limits: Lim
             except TimeoutError:
                 yield TimedOut(f"no answer within {timeout:g} s")
                 return
-            if item is DONE:
+            if item is END:
                 return
             yield item
 

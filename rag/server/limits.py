@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from rag.config import ServerSettings
 
 T = TypeVar("T")
+END = object()  # the last item a worker hands over (Workers.hand_over)
 
 
 def length_problem(text: str, what: str, limit: int) -> str | None:
@@ -96,30 +97,34 @@ class Workers:
         except TimeoutError:
             raise TimedOut(f"no answer within {timeout:g} s") from None
 
-    def iterate(self, events: Callable[[], Iterator[T]], timeout: float) -> Iterator[T]:
-        """The items of `events()`, made on a worker and handed over as they come (Busy at once when full;
-        TimedOut past `timeout` seconds). The worker runs to the end even when the caller stops reading, so that
-        the models are never left in the middle of an answer."""
-        handed: queue.Queue[Any] = queue.Queue()
-        end = object()
+    def hand_over(self, events: Callable[[], Iterator[T]], put: Callable[[Any], None]) -> None:
+        """Make the items of `events()` on a worker and `put` each, then the exception that ended them if any, then
+        END (Busy at once when full). The worker runs to the end even when nobody reads what it puts, so that the
+        models are never left in the middle of an answer."""
 
         def produce() -> None:
             try:
                 for item in events():
-                    handed.put(item)
-            except Exception as error:  # noqa: BLE001 - raised again in the caller's thread
-                handed.put(error)
+                    put(item)
+            except Exception as error:  # noqa: BLE001 - handed over, raised or told by the reader
+                put(error)
             finally:
-                handed.put(end)
+                put(END)
 
         self.submit(produce)
+
+    def iterate(self, events: Callable[[], Iterator[T]], timeout: float) -> Iterator[T]:
+        """The items of `events()`, made on a worker and handed over as they come (Busy at once when full;
+        TimedOut past `timeout` seconds); an exception that ended them is raised here."""
+        handed: queue.Queue[Any] = queue.Queue()
+        self.hand_over(events, handed.put)
         deadline = time.monotonic() + timeout
         while True:
             try:
                 item = handed.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise TimedOut(f"no answer within {timeout:g} s") from None
-            if item is end:
+            if item is END:
                 return
             if isinstance(item, Exception):
                 raise item
